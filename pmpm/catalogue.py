@@ -1,0 +1,70 @@
+"""The catalogue of known packages behind the original pmpm shorthand.
+
+`_pmpm: {dependencies: [fftw, mpi4py=4.0.1]}` names packages whose full definition (source,
+build kind, options) lives in `catalogue/<name>.yml`. `name=REF` overrides a git source's
+revision, or the version of any other source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from .stack import NAME_RE, Package, read_yaml
+
+if TYPE_CHECKING:
+    from .stack import _Where
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Catalogue:
+    """Package definitions keyed by name, read lazily from one directory."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    @classmethod
+    def default(cls) -> "Catalogue":
+        return cls(PROJECT_ROOT / "catalogue")
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.directory.glob("*.yml"))
+
+    def expand(self, entry: str, where: "_Where") -> Package:
+        """Turn a shorthand entry `name` or `name=ref` into a full package."""
+        name, _, ref = str(entry).partition("=")
+        name, ref = name.strip(), ref.strip()
+        if not NAME_RE.match(name):
+            raise where.error(f"invalid package name {name!r}", fix="write NAME or NAME=GITREF")
+        path = self.directory / f"{name}.yml"
+        if not path.is_file():
+            raise where.error(f"{name!r} is not in the pmpm catalogue",
+                              fix=f"known: {', '.join(self.names())}; or define it under _pmpm.packages")
+        data = dict(read_yaml(path))
+        data.setdefault("name", name)
+        if ref:
+            _apply_ref(data, ref, where)
+        try:
+            return Package.model_validate(data)
+        except ValidationError as exc:
+            raise where.error(f"catalogue entry {path.name} is invalid: {exc.errors()[0]['msg']}") from None
+
+    def load(self, name: str) -> Package:
+        return Package.model_validate(dict(read_yaml(self.directory / f"{name}.yml"), name=name))
+
+
+def _apply_ref(data: dict, ref: str, where: "_Where") -> None:
+    source = dict(data.get("source") or {})
+    if "git" in source:
+        source["rev"] = ref
+    elif "pypi" in source:
+        data["version"] = ref
+        source["pypi"] = f"{source['pypi'].split('==')[0]}=={ref}"
+        source.pop("sha256", None)
+    else:
+        raise where.error(f"{data['name']!r} has a {next(iter(source), 'path')} source: =REF only selects a git rev or a PyPI version",
+                          fix="define the package under _pmpm.packages to change its source")
+    data["source"] = source

@@ -1,0 +1,56 @@
+"""Every error pmpm reports to a user, in one place.
+
+Each exception renders as one line and carries the exit code the CLI uses, so that
+callers of the Python API and of the command line see the same message.
+"""
+
+from __future__ import annotations
+
+
+class PmpmError(Exception):
+    """Base class: a failure the user can act on (no traceback unless --debug)."""
+
+    exit_code = 1
+
+
+class InputError(PmpmError):
+    """Bad input in a file or on the command line: `FILE:LINE: key: what (fix)`."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, *, file: str | None = None, line: int | None = None,
+                 key: str | None = None, fix: str | None = None):
+        self.file, self.line, self.key, self.what, self.fix = file, line, key, what, fix
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = self.file or ""
+        if self.file and self.line:
+            where = f"{self.file}:{self.line}"
+        parts = [p for p in (where, self.key) if p]
+        message = self.what + (f" ({self.fix})" if self.fix else "")
+        return ": ".join([*parts, message])
+
+
+class StackError(InputError):
+    """The stack file is invalid."""
+
+
+class VariantError(InputError):
+    """A conda_build_config.yaml or --variant value is invalid."""
+
+
+class RecipeError(InputError):
+    """A recipe directory cannot be used."""
+
+
+class BuildFailed(PmpmError):
+    """One or more packages failed to build."""
+
+
+class ChannelError(PmpmError):
+    """The local channel cannot be read, locked or written."""
+
+
+class SolveError(PmpmError):
+    """An environment cannot be solved or installed."""

@@ -1,0 +1,180 @@
+"""Render a stack into conda recipes: `DIR/<pkg>/recipe.yaml` and `DIR/conda_build_config.yaml`.
+
+Templates live in `templates/`: a recipe shell per format (`recipe.yaml.j2`, `meta.yaml.j2`)
+and a script body per build kind (`kinds/<kind>.sh.j2`). pmpm's own Jinja uses `[[ ]]` and
+`[% %]` so that the engine's `${{ }}` expressions pass through verbatim. The output is
+deterministic and is the contract with `build`: rattler-build or conda-build can build it
+by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from . import __version__, microarch
+from .stack import Package, Stack
+from .variants import DERIVED_KEYS, FLAG_KEYS, VariantSet
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+FORMATS = {"recipe.yaml": "recipe.yaml.j2", "meta.yaml": "meta.yaml.j2"}
+MANIFEST = "pmpm.json"
+_PLAIN = re.compile(r"^[A-Za-z0-9_./+=<>*!,~-][A-Za-z0-9_ ./+=<>*!,~()-]*$")
+_KIND_BUILD_TOOLS = {"cmake": ["cmake", "ninja"], "meson": ["meson", "ninja"], "autotools": ["make"],
+                     "make": ["make"], "python": [], "script": ["make"]}
+
+
+@dataclass
+class Rendered:
+    """What `render_stack` wrote."""
+
+    output_dir: Path
+    recipes: dict[str, Path]
+    config: Path
+    variants: VariantSet
+    order: list[str]
+    extra_files: list[Path] = field(default_factory=list)
+
+
+def _quote(value: Any) -> str:
+    """YAML scalar: plain when unambiguous, else JSON (a valid YAML double-quoted string)."""
+    text = str(value)
+    if _PLAIN.match(text) and not re.match(r"^(true|false|yes|no|null|~|[0-9.]+)$", text, re.I) and ": " not in text:
+        return text
+    return json.dumps(text)
+
+
+def _environment(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        variable_start_string="[[", variable_end_string="]]",
+        block_start_string="[%", block_end_string="%]",
+        comment_start_string="[#", comment_end_string="#]",
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False,
+    )
+    env.filters["q"] = _quote
+    return env
+
+
+class Renderer:
+    """Renders packages of one stack with compiled templates (reused across packages)."""
+
+    def __init__(self, stack: Stack, templates: Path = TEMPLATES):
+        self.stack = stack
+        self.env = _environment(templates)
+        self.compiler_id = _compiler_id(stack.compiler)
+
+    def render_package(self, package: Package, recipe_dir: Path, fmt: str = "recipe.yaml") -> str:
+        var = (lambda key: "${{ %s }}" % key) if fmt == "recipe.yaml" else (lambda key: "{{ %s }}" % key)
+        compiled = package.noarch is None
+        context = {"pkg": package, "compiler": self.stack.compiler, "var": var}
+        script = self.env.get_template(f"kinds/{package.kind}.sh.j2").render(context).rstrip("\n")
+        if compiled:
+            script = self.env.get_template("kinds/_flags.sh.j2").render(context) + script
+        return self.env.get_template(FORMATS[fmt]).render(
+            pmpm_version=__version__, stack=self.stack.path.name, pkg=package, compiled=compiled,
+            source=_source(package, self.stack.path.parent, recipe_dir), patches=package.source.patches,
+            script="set -euo pipefail\n" + script + "\n", reqs=self._requirements(package, var),
+            run_exports=compiled and package.run_exports,
+            use_keys="[" + ", ".join([*FLAG_KEYS, *DERIVED_KEYS]) + "]",
+            about=_about(package), compiler_id=self.compiler_id,
+        )
+
+    def _requirements(self, package: Package, var) -> dict[str, list[str]]:
+        build = list(package.requirements.build)
+        host = list(package.requirements.host)
+        run = list(package.requirements.run)
+        if self.stack.compiler == "conda" and package.noarch is None:
+            build = [var("compiler('c')"), var("compiler('cxx')"), *_KIND_BUILD_TOOLS[package.kind], *build]
+        if package.kind == "python":
+            host = _ensure(host, ["python", "pip", "setuptools"])
+            run = _ensure(run, ["python"])
+        local = {p.name: p for p in self.stack.packages}
+        compiled = package.noarch is None
+        for dep in package.depends:
+            # The host env gets the dependency's build for this same march, not the solver's favourite.
+            same_march = f"{dep} * *_{var('march | replace(\"-\", \"_\")')}_*" if compiled and local[dep].noarch is None else dep
+            host = _ensure(host, [same_march])
+            if not local[dep].run_exports or local[dep].noarch:
+                run = _ensure(run, [dep])
+        return {"build": build, "host": host, "run": run}
+
+
+def _ensure(specs: list[str], names: list[str]) -> list[str]:
+    present = {s.split()[0] for s in specs}
+    return specs + [n for n in names if n not in present]
+
+
+def _source(package: Package, stack_dir: Path, recipe_dir: Path) -> list[tuple[str, str]]:
+    src = package.source
+    if src.path:
+        target = (stack_dir / src.path).resolve()
+        return [("path", os.path.relpath(target, recipe_dir.resolve()))]
+    if src.git:
+        return [("git", src.git)] + ([("rev", src.rev)] if src.rev else [])
+    if src.url:
+        return [("url", src.url), ("sha256", src.sha256)]
+    name, version = src.pypi.split("==")
+    url = f"https://pypi.org/packages/source/{name[0]}/{name}/{name}-{version}.tar.gz"
+    return [("url", url)] + ([("sha256", src.sha256)] if src.sha256 else [])
+
+
+def _about(package: Package) -> list[tuple[str, str]]:
+    about = package.about
+    items = [("summary", about.summary or f"{package.name} built by pmpm"),
+             ("license", about.license), ("homepage", about.homepage)]
+    return [(k, v) for k, v in items if v]
+
+
+def _compiler_id(mode: str) -> str:
+    if mode == "conda":
+        return "conda-forge compiler packages"
+    return f"system gcc {microarch.compiler_version('gcc')}"
+
+
+def render_stack(stack: Stack, output_dir: str | Path, variants: VariantSet,
+                 formats: tuple[str, ...] = ("recipe.yaml",), templates: Path = TEMPLATES) -> Rendered:
+    """Write one recipe directory per local package plus the merged conda_build_config.yaml."""
+    output_dir = Path(output_dir)
+    renderer = Renderer(stack, templates)
+    order = [p.name for p in stack.build_order()]
+    recipes: dict[str, Path] = {}
+    for name in order:
+        recipe_dir = output_dir / name
+        for fmt in formats:
+            _write_if_changed(recipe_dir / fmt, renderer.render_package(stack.package(name), recipe_dir, fmt))
+        recipes[name] = recipe_dir / formats[0]
+    config = output_dir / "conda_build_config.yaml"
+    _write_if_changed(config, variants.to_yaml(_cbc_header(stack, variants)))
+    manifest = output_dir / MANIFEST
+    _write_if_changed(manifest, json.dumps({
+        "stack": str(stack.path.resolve()), "channels": stack.channels, "compiler": stack.compiler,
+        "packages": order, "pmpm_version": __version__,
+        "march": {m.march: {"archspec": m.name, "requested": m.requested, "level": m.level}
+                  for m in variants.microarchs.values()},
+    }, indent=2, sort_keys=True) + "\n")
+    return Rendered(output_dir, recipes, config, variants, order, [manifest])
+
+
+def _cbc_header(stack: Stack, variants: VariantSet) -> str:
+    lines = [f"Merged by pmpm {__version__} for {stack.path.name}. Edit the sources, not this file."]
+    for m in variants.microarchs.values():
+        if m.requested == "native":
+            lines.append(f"march 'native' resolved on the rendering host to {m.name} ({m.march}, x86-64 level {m.level}).")
+    return "\n".join(lines)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Leave identical files untouched so timestamps (and rebuild checks) stay stable."""
+    if path.is_file() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

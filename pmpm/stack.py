@@ -1,0 +1,420 @@
+"""The stack file: an ordinary conda environment.yml plus a `_pmpm:` section.
+
+This module owns parsing and validation. It turns a YAML file into a `Stack` whose
+local packages are complete (shorthand entries expanded from the catalogue) and whose
+errors point at `FILE:LINE: key`.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import rattler
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from .errors import StackError
+
+KINDS = ("cmake", "meson", "autotools", "make", "python", "script")
+KIND_ARGS = {"cmake_args": "cmake", "meson_args": "meson", "configure_args": "autotools",
+             "pip_args": "python", "script": "script"}
+NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")
+VERSION_RE = re.compile(r"^[A-Za-z0-9_.+!]+$")
+SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+PYPI_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*==[A-Za-z0-9_.+!]+$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _check_specs(specs: list[str]) -> list[str]:
+    for spec in specs:
+        try:
+            rattler.MatchSpec(spec)
+        except Exception:
+            raise ValueError(f"invalid conda spec {spec!r} (write e.g. 'zlib >=1.2' or 'numpy 2.*')") from None
+    return specs
+
+
+class Source(_Model):
+    """Where a package's source comes from: exactly one of path, git, url, pypi."""
+
+    path: str | None = None
+    git: str | None = None
+    rev: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    pypi: str | None = None
+    patches: list[str] = []
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> "Source":
+        origins = [k for k in ("path", "git", "url", "pypi") if getattr(self, k)]
+        if len(origins) != 1:
+            found = ", ".join(origins) or "none"
+            raise ValueError(f"needs exactly one of path, git, url, pypi (found {found})")
+        if self.rev and not self.git:
+            raise ValueError("rev only applies to a git source (remove rev or add git)")
+        if self.url and not self.sha256:
+            raise ValueError("a url source needs sha256 (add sha256: <64 hex digits>)")
+        if self.sha256 and not SHA256_RE.match(self.sha256):
+            raise ValueError("sha256 must be 64 hex digits")
+        if self.pypi and not PYPI_RE.match(self.pypi):
+            raise ValueError(f"pypi source {self.pypi!r} must be NAME==VERSION (e.g. numpy==2.1.3)")
+        return self
+
+    @property
+    def origin(self) -> str:
+        return next(k for k in ("path", "git", "url", "pypi") if getattr(self, k))
+
+
+class Requirements(_Model):
+    build: list[str] = []
+    host: list[str] = []
+    run: list[str] = []
+
+    _specs = field_validator("build", "host", "run")(_check_specs)
+
+
+class Tests(_Model):
+    imports: list[str] = []
+    commands: list[str] = []
+
+
+class About(_Model):
+    summary: str | None = None
+    license: str | None = None
+    homepage: str | None = None
+
+
+class Package(_Model):
+    """One locally compiled package."""
+
+    name: str
+    version: str
+    source: Source
+    kind: Literal["cmake", "meson", "autotools", "make", "python", "script"]
+    cmake_args: list[str] = []
+    meson_args: list[str] = []
+    configure_args: list[str] = []
+    make_args: list[str] = []
+    pip_args: list[str] = []
+    script: list[str] = []
+    requirements: Requirements = Requirements()
+    depends: list[str] = []
+    tests: Tests = Tests()
+    about: About = About()
+    build_number: int = Field(0, ge=0)
+    noarch: Literal["python", "generic"] | None = None
+    run_exports: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _conda_name(cls, name: str) -> str:
+        if not NAME_RE.match(name):
+            raise ValueError(f"invalid conda package name {name!r} (use lowercase letters, digits, '-', '_', '.')")
+        return name
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _conda_version(cls, version: Any) -> str:
+        if isinstance(version, (int, float)):
+            raise ValueError(f"version {version!r} is a number (quote it: \"{version}\")")
+        if not isinstance(version, str) or not VERSION_RE.match(version):
+            raise ValueError(f"invalid conda version {version!r} (no '-' or spaces; e.g. 1.2.3)")
+        return version
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> "Package":
+        for field, kind in KIND_ARGS.items():
+            if getattr(self, field) and self.kind != kind:
+                raise ValueError(f"{field} applies to kind {kind}, not {self.kind} (remove it or change kind)")
+        if self.kind == "script" and not self.script:
+            raise ValueError("kind script needs a script: list of shell lines")
+        if self.noarch == "python" and self.kind != "python":
+            raise ValueError("noarch: python needs kind python")
+        return self
+
+
+class PipSection(_Model):
+    pip: list[str]
+
+
+class PmpmSection(_Model):
+    """The `_pmpm:` section."""
+
+    compiler: Literal["system", "conda"] = "system"
+    variants: dict[str, Any] = {}
+    packages: list[Package] = []
+    dependencies: list[str] = []
+
+    @field_validator("variants")
+    @classmethod
+    def _cbc_like(cls, variants: dict[str, Any]) -> dict[str, Any]:
+        for key, value in variants.items():
+            values = value if isinstance(value, list) else [value]
+            if key == "zip_keys":
+                continue
+            if not all(isinstance(v, (str, int, float)) for v in values):
+                raise ValueError(f"variant {key!r} must be a value or a list of values")
+        return variants
+
+
+class StackFile(_Model):
+    """The whole file as written."""
+
+    name: str | None = None
+    prefix: str | None = None
+    channels: list[str] = []
+    dependencies: list[Union[str, PipSection]] = []
+    variables: dict[str, str] = {}
+    pmpm: PmpmSection = Field(PmpmSection(), alias="_pmpm")
+
+    @field_validator("dependencies")
+    @classmethod
+    def _specs(cls, deps: list) -> list:
+        _check_specs([d for d in deps if isinstance(d, str)])
+        return deps
+
+
+class Stack:
+    """A validated stack: conda part, compiler mode, variants and complete local packages."""
+
+    def __init__(self, path: Path, model: StackFile, packages: list[Package]):
+        self.path = path
+        self.model = model
+        self.packages = packages
+
+    @property
+    def name(self) -> str:
+        return self.model.name or self.path.stem
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.model.channels)
+
+    @property
+    def compiler(self) -> str:
+        return self.model.pmpm.compiler
+
+    @property
+    def conda_specs(self) -> list[str]:
+        return [d for d in self.model.dependencies if isinstance(d, str)]
+
+    @property
+    def pip_requirements(self) -> list[str]:
+        return [p for d in self.model.dependencies if isinstance(d, PipSection) for p in d.pip]
+
+    def package(self, name: str) -> Package:
+        return next(p for p in self.packages if p.name == name)
+
+    def build_order(self) -> list[Package]:
+        """Local packages, dependencies first; ties in file order for determinism."""
+        return [self.package(n) for n in topological_order({p.name: local_deps(p, self.packages) for p in self.packages})]
+
+
+def local_deps(package: Package, packages: list[Package]) -> list[str]:
+    """Local packages this one needs: `depends:` plus requirements naming a local package."""
+    names = {p.name for p in packages}
+    reqs = package.requirements
+    named = [spec.split()[0].split("=")[0].split("<")[0].split(">")[0] for spec in [*reqs.build, *reqs.host, *reqs.run]]
+    return list(dict.fromkeys([*package.depends, *(n for n in named if n in names and n != package.name)]))
+
+
+def topological_order(graph: dict[str, list[str]]) -> list[str]:
+    sorter = graphlib.TopologicalSorter(graph)
+    sorter.prepare()
+    order: list[str] = []
+    position = {name: i for i, name in enumerate(graph)}
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=position.__getitem__)
+        order.extend(ready)
+        sorter.done(*ready)
+    return order
+
+
+# --- loading -----------------------------------------------------------------------
+
+_yaml = YAML(typ="rt")
+
+
+def read_yaml(path: Path, error: type = StackError) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise error(f"cannot read file: {exc.strerror}", file=str(path)) from None
+    try:
+        return _yaml.load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"invalid YAML: {problem}", file=str(path), line=line, fix="check indentation and quoting") from None
+
+
+def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
+    """Parse, validate and complete a stack file."""
+    from .catalogue import Catalogue
+
+    path = Path(path)
+    doc = read_yaml(path)
+    if not isinstance(doc, dict):
+        raise StackError("a stack file must be a mapping (name, channels, dependencies, _pmpm)", file=str(path), line=1)
+    try:
+        model = StackFile.model_validate(doc)
+    except ValidationError as exc:
+        raise _first_error(exc, doc, path) from None
+    catalogue = catalogue or Catalogue.default()
+    packages = list(model.pmpm.packages)
+    for index, entry in enumerate(model.pmpm.dependencies):
+        where = _Where(path, doc, ("_pmpm", "dependencies", index))
+        packages.append(catalogue.expand(entry, where))
+    _check_packages(path, doc, model, packages)
+    return Stack(path, model, packages)
+
+
+class _Where:
+    """A position in the stack file, for errors raised after validation."""
+
+    def __init__(self, path: Path, doc: Any, loc: tuple):
+        self.path, self.doc, self.loc = path, doc, loc
+
+    def error(self, what: str, fix: str | None = None, key: str | None = None) -> StackError:
+        return StackError(what, file=str(self.path), line=line_of(self.doc, self.loc),
+                          key=key or _dotted(self.doc, self.loc), fix=fix)
+
+
+def _check_packages(path: Path, doc: Any, model: StackFile, packages: list[Package]) -> None:
+    n_explicit = len(model.pmpm.packages)
+
+    def where(i: int, *rest: Any) -> _Where:
+        loc = ("_pmpm", "packages", i, *rest) if i < n_explicit else ("_pmpm", "dependencies", i - n_explicit)
+        return _Where(path, doc, loc)
+
+    seen: dict[str, int] = {}
+    for i, package in enumerate(packages):
+        if package.name in seen:
+            raise where(i, "name").error(f"duplicate package {package.name!r}",
+                                         fix=f"already defined at line {line_of(doc, where(seen[package.name]).loc)}")
+        seen[package.name] = i
+    for i, package in enumerate(packages):
+        for j, dep in enumerate(package.depends):
+            if dep not in seen:
+                raise where(i, "depends", j).error(
+                    f"{dep!r} is not a local package of this stack",
+                    fix=f"local packages: {', '.join(seen)}; conda packages go in requirements")
+    graph = {p.name: local_deps(p, packages) for p in packages}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        first = seen[cycle[0]]
+        raise where(first, "depends").error(f"dependency cycle: {' -> '.join(reversed(cycle))}",
+                                            fix="remove one of these depends") from None
+
+
+# --- errors: pydantic -> FILE:LINE: key: message ----------------------------------
+
+def line_of(doc: Any, loc: tuple) -> int | None:
+    """1-based line of the deepest node of `loc` that exists in the ruamel document."""
+    node, line = doc, getattr(getattr(doc, "lc", None), "line", None)
+    for part in loc:
+        lc = getattr(node, "lc", None)
+        try:
+            if isinstance(node, dict) and part in node:
+                line = lc.key(part)[0] if lc else line
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                line = lc.item(part)[0] if lc else line
+                node = node[part]
+            else:
+                break
+        except (KeyError, TypeError, AttributeError):
+            break
+    return None if line is None else line + 1
+
+
+def _dotted(doc: Any, loc: tuple) -> str:
+    out, node = "", doc
+    for part in loc:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) else None
+            out += f"[{name}]" if name else f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+_TYPE_NAMES = {"string_type": "a string", "list_type": "a list", "dict_type": "a mapping",
+               "int_type": "an integer", "int_parsing": "an integer", "bool_type": "true or false",
+               "bool_parsing": "true or false", "model_type": "a mapping", "model_attributes_type": "a mapping"}
+
+
+def _first_error(exc: ValidationError, doc: Any, path: Path) -> StackError:
+    errors = sorted(exc.errors(), key=lambda e: line_of(doc, _clean_loc(e["loc"])) or 0)
+    # A Union member error is noise when another member explains the problem better.
+    err = errors[0]
+    loc = _clean_loc(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(loc[:-1]))
+        what, fix = f"unknown key {loc[-1]!r}", f"allowed here: {allowed}"
+    elif kind == "missing":
+        what, fix = f"missing required key {loc[-1]!r}", f"add {loc[-1]}:"
+    elif kind == "literal_error":
+        what, fix = f"{err['input']!r} is not allowed", f"use one of {err['ctx']['expected']}"
+    elif kind in _TYPE_NAMES:
+        what, fix = f"expected {_TYPE_NAMES[kind]}, got {_type_word(err['input'])}", None
+    elif kind == "greater_than_equal":
+        what, fix = f"must be >= {err['ctx']['ge']}, got {err['input']!r}", None
+    elif kind in ("value_error", "assertion_error"):
+        what, fix = _split_fix(str(err["ctx"]["error"]))
+    else:
+        what, fix = err["msg"], None
+    return StackError(what, file=str(path), line=line_of(doc, loc), key=_dotted(doc, loc), fix=fix)
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # pydantic adds union member names ("str", "PipSection") to locations; they are not keys.
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in ("str", "PipSection") or p.startswith("function-"))))
+
+
+def _split_fix(message: str) -> tuple[str, str | None]:
+    match = re.match(r"^(.*) \(([^()]*)\)$", message)
+    return (match.group(1), match.group(2)) if match else (message, None)
+
+
+def _type_word(value: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+            type(None): "nothing"}.get(type(value), "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else type(value).__name__)
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: Any = StackFile
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    return [f.alias or n for n, f in model.model_fields.items()] if model else []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation) if get_origin(annotation) else ():
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
