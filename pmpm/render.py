@@ -99,7 +99,7 @@ class Renderer:
         compiled = package.noarch is None
         for dep in package.depends:
             # The host env gets the dependency's build for this same march, not the solver's favourite.
-            march_tag = var('march | replace("-", "_")')
+            march_tag = var("march | replace('-', '_')")
             same_march = f"{dep} * *_{march_tag}_*" if compiled and local[dep].noarch is None else dep
             host = _ensure(host, [same_march])
             if not local[dep].run_exports or local[dep].noarch:
