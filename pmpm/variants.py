@@ -33,6 +33,8 @@ class Origin:
 
     file: str
     line: int | None = None
+    key_in_file: bool = True
+    rank: int = 0  # position of the source in merge order
 
 
 @dataclass
@@ -120,9 +122,11 @@ def resolve_variants(
 
     def merge(new: dict[str, list], new_zips: list[list[str]], origin_of) -> None:
         nonlocal zips
+        rank = len({o.rank for o in origins.values()}) + 1
         for key, vals in new.items():
             values[key] = list(vals)
             origins[key] = origin_of(key)
+            origins[key].rank = rank
         if new_zips:
             zips = [list(g) for g in new_zips]
 
@@ -142,12 +146,16 @@ def resolve_variants(
     for path in config_files:
         path = Path(path)
         merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k)))
-    merge(parse_overrides(list(overrides)), [], lambda k: Origin(f"--variant {k}"))
+    cli = parse_overrides(list(overrides))
+    merge(cli, [], lambda k: Origin(f"--variant {k}={','.join(cli[k])}", key_in_file=False))
     return _finish(values, zips, origins, compiler_mode)
 
 
 def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, Origin], compiler_mode: str) -> VariantSet:
     values.setdefault("march", ["x86-64"])
+    values.pop("microarch_level", None)
+    if "mtune" in values and origins.get("mtune", Origin("")).rank < origins.get("march", Origin("")).rank:
+        del values["mtune"]  # derived for an earlier march (e.g. a rendered config): derive again
     compiler, version = _compiler(values, compiler_mode)
     resolved: list[Microarch] = []
     for raw in values["march"]:
@@ -155,7 +163,8 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
             resolved.append(microarch.resolve(str(raw), compiler, version))
         except VariantError as exc:
             origin = origins.get("march", Origin(""))
-            raise VariantError(exc.what, file=origin.file or None, line=origin.line, key="march", fix=exc.fix) from None
+            raise VariantError(exc.what, file=origin.file or None, line=origin.line,
+                               key="march" if origin.key_in_file else None, fix=exc.fix) from None
     values["march"] = [m.march for m in resolved]
     values["microarch_level"] = [m.level for m in resolved]
     group = next((g for g in zips if "march" in g), None)
@@ -164,11 +173,13 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
         zips.append(group)
     if "mtune" not in values:
         values["mtune"] = [m.mtune for m in resolved]
-        group.append("mtune")
+        if "mtune" not in group:
+            group.append("mtune")
     elif "mtune" in group and len(values["mtune"]) != len(resolved):
         raise VariantError(f"mtune has {len(values['mtune'])} values but march has {len(resolved)}",
                            key="zip_keys", fix="zipped keys need the same number of values")
-    group.append("microarch_level")
+    if "microarch_level" not in group:
+        group.append("microarch_level")
     zips = [g for g in zips if len(g) > 1]
     for key in ("opt", "cflags", "cxxflags", "fflags", "ldflags"):
         values.setdefault(key, ["-O2" if key == "opt" else ""])

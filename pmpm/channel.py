@@ -1,0 +1,118 @@
+"""The local channel: a real conda channel that is never half-written.
+
+Packages are built elsewhere (a private output directory per build) and published here
+under a file lock: copied to a hidden temporary name, renamed into place, then the
+channel is re-indexed with `rattler.index.index_fs`. A reader therefore sees either the
+old or the new package, and concurrent publishers never lose each other's packages.
+pmpm's own bookkeeping (fingerprints) lives in `.pmpm/` inside the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import rattler
+from filelock import FileLock, Timeout
+
+from .errors import ChannelError
+
+SUBDIRS = ("noarch", "linux-64")
+PART = ".part"
+
+
+class LocalChannel:
+    """A directory laid out as a conda channel."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).absolute()
+        self.meta = self.path / ".pmpm"
+
+    @property
+    def url(self) -> str:
+        return self.path.as_uri()
+
+    @contextmanager
+    def locked(self, timeout: float = 600) -> Iterator[None]:
+        self.meta.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(self.meta / "lock"), timeout=timeout):
+                yield
+        except Timeout:
+            raise ChannelError(f"{self.path}: another pmpm process holds the channel lock for over {timeout:.0f}s "
+                               f"(wait, or remove {self.meta / 'lock'} if no pmpm is running)") from None
+
+    def ensure(self) -> None:
+        """Create the channel if needed and heal what an interrupted run could leave behind."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ChannelError(f"{self.path}: exists and is not a directory (choose another --channel)")
+        with self.locked():
+            for subdir in SUBDIRS:
+                (self.path / subdir).mkdir(parents=True, exist_ok=True)
+                for stale in (self.path / subdir).glob(f".*{PART}"):
+                    stale.unlink(missing_ok=True)
+            if not self._repodata_valid():
+                self._index(force=True)
+
+    def publish(self, files: list[Path], fingerprints: dict[str, str] | None = None) -> list[Path]:
+        """Move built package files into the channel atomically, then re-index."""
+        published: list[Path] = []
+        with self.locked():
+            for source in files:
+                subdir = source.parent.name
+                target_dir = self.path / subdir
+                target_dir.mkdir(parents=True, exist_ok=True)
+                tmp = target_dir / f".{source.name}.{os.getpid()}{PART}"
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, target_dir / source.name)
+                published.append(target_dir / source.name)
+            if fingerprints:
+                self._update_fingerprints(fingerprints)
+            self._index(force=True)
+        return published
+
+    def packages(self) -> dict[str, dict]:
+        """Repodata records by file name, across subdirs."""
+        records: dict[str, dict] = {}
+        for subdir in SUBDIRS:
+            repodata = self.path / subdir / "repodata.json"
+            if repodata.is_file():
+                data = json.loads(repodata.read_text())
+                for key in ("packages", "packages.conda"):
+                    for name, record in data.get(key, {}).items():
+                        records[f"{subdir}/{name}"] = record
+        return records
+
+    def fingerprints(self) -> dict[str, str]:
+        path = self.meta / "fingerprints.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _update_fingerprints(self, new: dict[str, str]) -> None:
+        merged = {**self.fingerprints(), **new}
+        tmp = self.meta / f"fingerprints.json.{os.getpid()}{PART}"
+        tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
+        os.replace(tmp, self.meta / "fingerprints.json")
+
+    def _repodata_valid(self) -> bool:
+        try:
+            listed = self.packages()
+        except (OSError, ValueError):
+            return False
+        on_disk = {f"{d}/{p.name}" for d in SUBDIRS for p in (self.path / d).glob("*.conda")}
+        on_disk |= {f"{d}/{p.name}" for d in SUBDIRS for p in (self.path / d).glob("*.tar.bz2")}
+        has_all = all((self.path / d / "repodata.json").is_file() for d in SUBDIRS)
+        return has_all and set(listed) == on_disk
+
+    def _index(self, force: bool = False) -> None:
+        try:
+            asyncio.run(rattler.index.index_fs(self.path, force=force))
+        except Exception as exc:  # the indexer's own error types
+            raise ChannelError(f"{self.path}: indexing failed: {exc}") from None

@@ -1,0 +1,131 @@
+"""The command line: a thin shell over pmpm's Python API.
+
+Errors print as one line on stderr with the exception's exit code; `--debug` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import PmpmError
+
+VARIANT_HELP = "Override a variant key, e.g. march=znver3; KEY=a,b builds a matrix. Repeatable."
+CONFIG_HELP = "Extra conda_build_config.yaml, merged after the defaults and the stack's. Repeatable."
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PmpmError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(str(exc), err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pmpm")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """pmpm builds an optimized, locally compiled conda stack on top of conda-forge.
+
+    \b
+    The flow:
+      pmpm render stack.yml                  # recipes + conda_build_config.yaml in ./recipes
+      pmpm build --variant march=znver3      # build them into ./local-channel
+      pmpm create stack.yml -p ./env         # the final environment
+    """
+    ctx.obj = {"debug": debug}
+
+
+@main.command()
+@click.argument("stack", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=Path("recipes"),
+              show_default=True, help="Directory for <package>/recipe.yaml and conda_build_config.yaml.")
+@click.option("--variant", "variants", multiple=True, metavar="KEY=VALUE", help=VARIANT_HELP)
+@click.option("-m", "--variant-config", "configs", multiple=True, type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--format", "formats", multiple=True, type=click.Choice(["recipe.yaml", "meta.yaml"]),
+              help="recipe.yaml (v1, rattler-build and recent conda-build) is always written; "
+                   "meta.yaml adds classic conda-build recipes.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[Path, ...],
+           formats: tuple[str, ...], as_json: bool) -> None:
+    """Render STACK into conda recipes and a merged conda_build_config.yaml.
+
+    \b
+    Variant keys: march (znver3, x86-64-v3, zen3, native ...), mtune, opt, cflags,
+    cxxflags, fflags, ldflags, and any key your recipes use (e.g. python).
+    Sources, later winning: the repo's conda_build_config.yaml, one beside STACK,
+    the stack's _pmpm.variants, each -m FILE, then --variant.
+
+    \b
+    Example:
+      pmpm render stacks/demo.yml --variant march=x86-64,x86-64-v3
+    """
+    from .api import render_file
+
+    result = render_file(stack, output, overrides=list(variants), config_files=list(configs),
+                         formats=("recipe.yaml", *[f for f in formats if f != "recipe.yaml"]))
+    if as_json:
+        click.echo(json.dumps({"output": str(result.output_dir), "order": result.order,
+                               "recipes": {k: str(v) for k, v in result.recipes.items()},
+                               "variants": result.variants.combinations()}, indent=2))
+        return
+    marches = ", ".join(result.variants.values["march"])
+    click.echo(f"rendered {len(result.recipes)} recipe(s) for march {marches} into {result.output_dir}/")
+    for name in result.order:
+        click.echo(f"  {result.recipes[name]}")
+
+
+@main.command()
+@click.argument("targets", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--variant", "variants", multiple=True, metavar="KEY=VALUE", help=VARIANT_HELP)
+@click.option("-m", "--variant-config", "configs", multiple=True, type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--channel", "channel", type=click.Path(path_type=Path), default=Path("local-channel"),
+              show_default=True, help="The local channel packages are published into.")
+@click.option("-c", "--upstream", "upstream", multiple=True, metavar="CHANNEL",
+              help="Extra channel for dependencies (name, URL or directory), searched after the local channel.")
+@click.option("--override-channels", is_flag=True, help="Ignore the stack's channels; use only the local channel and -c.")
+@click.option("--offline", is_flag=True, help="Use only file:// channels and directories.")
+@click.option("-k", "--keep-going", is_flag=True, help="Continue past a failure; its dependents are skipped.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Build up to N independent packages at once.")
+@click.option("--no-test", is_flag=True, help="Skip the recipes' tests.")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON on stdout.")
+def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[Path, ...], channel: Path,
+          upstream: tuple[str, ...], override_channels: bool, offline: bool, keep_going: bool, jobs: int,
+          no_test: bool, as_json: bool) -> None:
+    """Build recipes × variants, in dependency order, into a local conda channel.
+
+    \b
+    TARGETS are a stack file (rendered into ./recipes first), directories written by
+    `pmpm render`, or recipe directories. With none, builds ./recipes.
+
+    \b
+    Examples:
+      pmpm render stacks/demo.yml && pmpm build --variant march=x86-64,x86-64-v3
+      pmpm build stacks/demo.yml --variant march=znver3 -j 2
+      pmpm build recipes/libkern --override-channels -c ./mirror --offline
+
+    Logs: .pmpm/logs/<package>-<version>-<build>.log. Nothing is published for a
+    build whose script or tests fail.
+    """
+    from .build import BuildOptions, build as run_build, raise_for_failures
+    from .progress import reporter_for
+
+    options = BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
+                           offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test)
+    with reporter_for(quiet=as_json) as reporter:
+        report = run_build(list(targets), options, overrides=list(variants), config_files=list(configs),
+                           reporter=reporter)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    raise_for_failures(report)
