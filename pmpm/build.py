@@ -21,9 +21,10 @@ from typing import Any, Protocol
 
 import rattler_build
 
+from . import microarch
 from .channel import LocalChannel
 from .errors import BuildFailed, RecipeError
-from .render import MANIFEST
+from .render import MANIFEST, render_gate_recipes
 from .stack import topological_order
 from .variants import VariantSet, resolve_variants
 
@@ -241,6 +242,8 @@ class Builder:
     def run(self, jobs: list[Job]) -> BuildReport:
         self.channel.ensure()
         _put_engine_tools_on_path()
+        if any("microarch_level" in job.variant for job in jobs):
+            self._ensure_gate_packages()
         self.reporter.planned(jobs)
         results: dict[str, JobResult] = {}
         failed_names: set[str] = set()
@@ -283,6 +286,18 @@ class Builder:
             taken.add(job.name)
         return ready
 
+    def _ensure_gate_packages(self) -> None:
+        """Publish the CPU-gate metapackages that compiled packages depend on, once per channel."""
+        present = {r["version"] for r in self.channel.packages().values() if r["name"] == microarch.GATE_PACKAGE}
+        recipes = [p for p in render_gate_recipes(self.state / "gates") if p.parent.name[5:] not in present]
+        files: list[Path] = []
+        for recipe in recipes:
+            private = self.state / "out" / f"{recipe.parent.name}.{os.getpid()}"
+            results = rattler_build.Stage0Recipe.from_file(recipe).run_build(output_dir=private, channels=[self.channel.url])
+            files += [Path(p) for r in results for p in r.packages]
+        if files:
+            self.channel.publish(files)
+
     def _finish(self, result: JobResult) -> JobResult:
         self.reporter.finished(result)
         return result
@@ -292,7 +307,9 @@ class Builder:
         log = _LogFile(self.state / "logs" / f"{job.label}.log", lambda text: self.reporter.phase(job, text))
         private = self.state / "out" / f"{job.label}.{os.getpid()}"
         shutil.rmtree(private, ignore_errors=True)
-        tool = rattler_build.ToolConfiguration(test_strategy="native" if self.options.test else "skip")
+        # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
+        runnable = int(job.variant.get("microarch_level", 1)) <= microarch.host_level()
+        tool = rattler_build.ToolConfiguration(test_strategy="native" if self.options.test and runnable else "skip")
         try:
             result = job.rendered.run_build(tool_config=tool, output_dir=private, channels=self.channels,
                                             progress_callback=log)

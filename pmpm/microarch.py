@@ -112,3 +112,21 @@ def compiler_version(compiler: str = "gcc") -> str:
         return "14.2.0"
     out = subprocess.run([exe, "-dumpfullversion", "-dumpversion"], capture_output=True, text=True)
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "14.2.0"
+
+
+GATE_PACKAGE = "_x86_64-microarch-level"
+
+
+def names_at_or_above(level: int) -> list[str]:
+    """Every archspec name (generic and specific) of an x86-64 CPU at `level` or higher.
+
+    rattler and conda report a specific name (`icelake`), mamba a generic one
+    (`x86_64_v4`): a gate must accept both.
+    """
+    return sorted(name for name, target in archspec.cpu.TARGETS.items()
+                  if target.family.name == FAMILY and _level(target) >= level)
+
+
+def archspec_gate(level: int) -> str:
+    """The `__archspec` match spec a host must satisfy to run x86-64 level `level` code."""
+    return '__archspec 1.*[build="^(' + "|".join(names_at_or_above(level)) + ')$"]'

@@ -83,7 +83,7 @@ class Renderer:
             script="set -euo pipefail\n" + script + "\n", reqs=self._requirements(package, var),
             run_exports=compiled and package.run_exports,
             use_keys="[" + ", ".join([*FLAG_KEYS, *DERIVED_KEYS]) + "]",
-            about=_about(package), compiler_id=self.compiler_id,
+            about=_about(package), compiler_id=self.compiler_id, gate_package=microarch.GATE_PACKAGE,
         )
 
     def _requirements(self, package: Package, var) -> dict[str, list[str]]:
@@ -161,6 +161,18 @@ def render_stack(stack: Stack, output_dir: str | Path, variants: VariantSet,
                   for m in variants.microarchs.values()},
     }, indent=2, sort_keys=True) + "\n")
     return Rendered(output_dir, recipes, config, variants, order, [manifest])
+
+
+def render_gate_recipes(directory: Path, templates: Path = TEMPLATES) -> list[Path]:
+    """pmpm's `_x86_64-microarch-level` recipes, one per x86-64 level."""
+    template = _environment(templates).get_template("microarch-level.yaml.j2")
+    paths = []
+    for level in sorted(set(microarch.LEVELS.values())):
+        path = directory / f"level{level}" / "recipe.yaml"
+        _write_if_changed(path, template.render(name=microarch.GATE_PACKAGE, level=level,
+                                                gate=microarch.archspec_gate(level)))
+        paths.append(path)
+    return paths
 
 
 def _cbc_header(stack: Stack, variants: VariantSet) -> str:

@@ -182,7 +182,7 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
         group.append("microarch_level")
     zips = [g for g in zips if len(g) > 1]
     for key in ("opt", "cflags", "cxxflags", "fflags", "ldflags"):
-        values.setdefault(key, ["-O2" if key == "opt" else ""])
+        values.setdefault(key, ["-O3" if key == "opt" else ""])
     _check_zip_lengths(values, zips)
     return VariantSet(values=values, zip_keys=zips, origins=origins,
                       microarchs={m.march: m for m in resolved})
