@@ -222,11 +222,11 @@ class _LogFile:
         return (self.script_end - self.script_start) if self.script_start else 0.0
 
     def tail(self, lines: int = LOG_TAIL) -> str:
-        self.file.flush()
         return "\n".join(self.path.read_text(errors="replace").splitlines()[-lines:])
 
     def close(self) -> None:
-        self.file.close()
+        if not self.file.closed:
+            self.file.close()
 
 
 class Builder:
@@ -315,10 +315,10 @@ class Builder:
                                             progress_callback=log)
         except rattler_build.RattlerBuildError as exc:
             log.close()
-            message = f"{_first_line(exc)}\n{log.tail()}"
             return JobResult(job, "failed", seconds=time.perf_counter() - start, log=log.path,
-                             script_seconds=log.script_seconds, message=message)
-        log.close()
+                             script_seconds=log.script_seconds, message=f"{_first_line(exc)}\n{log.tail()}")
+        finally:
+            log.close()
         published = self.channel.publish([Path(p) for p in result.packages])
         shutil.rmtree(private, ignore_errors=True)
         return JobResult(job, "built", files=published, seconds=time.perf_counter() - start,

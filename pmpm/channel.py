@@ -2,8 +2,9 @@
 
 Packages are built elsewhere (a private output directory per build) and published here
 under a file lock: copied to a hidden temporary name, renamed into place, then the
-channel is re-indexed with `rattler.index.index_fs`. A reader therefore sees either the
-old or the new package, and concurrent publishers never lose each other's packages.
+channel is re-indexed with `rattler.index.index_fs` (which itself writes each repodata file
+to a temporary name and renames it). A reader therefore sees either the old or the new
+package, and concurrent publishers never lose each other's packages.
 pmpm's own bookkeeping (fingerprints) lives in `.pmpm/` inside the channel.
 """
 
@@ -101,15 +102,27 @@ class LocalChannel:
         tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
         os.replace(tmp, self.meta / "fingerprints.json")
 
-    def _repodata_valid(self) -> bool:
+    def is_consistent(self) -> bool:
+        """What a reader needs: repodata parses and every listed package is present at its listed size.
+
+        A package renamed into place just before an interrupted re-index is complete but not
+        yet listed: invisible to readers until the next `ensure()` indexes it.
+        """
         try:
             listed = self.packages()
         except (OSError, ValueError):
             return False
-        on_disk = {f"{d}/{p.name}" for d in SUBDIRS for p in (self.path / d).glob("*.conda")}
-        on_disk |= {f"{d}/{p.name}" for d in SUBDIRS for p in (self.path / d).glob("*.tar.bz2")}
-        has_all = all((self.path / d / "repodata.json").is_file() for d in SUBDIRS)
-        return has_all and set(listed) == on_disk
+        return all((self.path / d / "repodata.json").is_file() for d in SUBDIRS) and all(
+            (self.path / key).is_file() and (self.path / key).stat().st_size == record.get("size")
+            for key, record in listed.items())
+
+    def _repodata_valid(self) -> bool:
+        """Consistent, and listing exactly the package files present."""
+        if not self.is_consistent():
+            return False
+        on_disk = {f"{d}/{p.name}" for d in SUBDIRS for pattern in ("*.conda", "*.tar.bz2")
+                   for p in (self.path / d).glob(pattern)}
+        return set(self.packages()) == on_disk
 
     def _index(self, force: bool = False) -> None:
         try:

@@ -28,6 +28,11 @@ class _Group(click.Group):
                 raise
             click.echo(str(exc), err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo("pmpm: interrupted; the local channel holds only complete packages, re-run to finish", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -32,8 +32,9 @@ class _Base:
     def finished(self, result: JobResult) -> None:
         self.results.append(result)
         if result.status == "failed":
-            self.console.print(f"[bold red]{result.job.label} failed[/]; last lines of {result.log}:")
-            self.console.print(result.message, markup=False, highlight=False)
+            # soft_wrap: a log path must survive copy-paste, whatever the terminal width.
+            self.console.print(f"[bold red]{result.job.label} failed[/]; last lines of {result.log}:", soft_wrap=True)
+            self.console.print(result.message, markup=False, highlight=False, soft_wrap=True)
 
     def summary(self) -> Table:
         table = Table(title="pmpm build", title_justify="left")
@@ -52,7 +53,7 @@ class _Plain(_Base):
     def finished(self, result: JobResult) -> None:
         n = len(self.results) + 1
         self.console.print(f"[{n}/{self.total}] {result.job.label}: {result.status} ({result.seconds:.1f}s)",
-                           highlight=False)
+                           highlight=False, soft_wrap=True)
         super().finished(result)
 
 
