@@ -7,6 +7,7 @@ revision, or the version of any other source.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,8 +42,9 @@ class Catalogue:
             raise where.error(f"invalid package name {name!r}", fix="write NAME or NAME=GITREF")
         path = self.directory / f"{name}.yml"
         if not path.is_file():
-            raise where.error(f"{name!r} is not in the pmpm catalogue",
-                              fix=f"known: {', '.join(self.names())}; or define it under _pmpm.packages")
+            close = difflib.get_close_matches(name, self.names(), n=3)
+            hint = f"did you mean {', '.join(close)}? or " if close else ""
+            raise where.error(f"{name!r} is not in the pmpm catalogue", fix=f"{hint}define it under _pmpm.packages")
         data = dict(read_yaml(path))
         data.setdefault("name", name)
         if ref:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -25,8 +26,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except PmpmError as exc:
             if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo(str(exc), err=True)
+                traceback.print_exc()
+            else:
+                click.echo(str(exc), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             if ctx.obj and ctx.obj.get("debug"):

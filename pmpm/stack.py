@@ -10,10 +10,11 @@ from __future__ import annotations
 import graphlib
 import re
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+import difflib
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import rattler
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -32,13 +33,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _check_specs(specs: list[str]) -> list[str]:
-    for spec in specs:
-        try:
-            rattler.MatchSpec(spec)
-        except Exception:
-            raise ValueError(f"invalid conda spec {spec!r} (write e.g. 'zlib >=1.2' or 'numpy 2.*')") from None
-    return specs
+class FieldError(ValueError):
+    """A model-level check that blames one field, so the error points at that line."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _check_spec(spec: str) -> str:
+    try:
+        rattler.MatchSpec(spec)
+    except Exception:
+        raise ValueError(f"invalid conda spec {spec!r} (write e.g. 'zlib >=1.2' or 'numpy 2.*')") from None
+    return spec
+
+
+Spec = Annotated[str, AfterValidator(_check_spec)]
 
 
 class Source(_Model):
@@ -55,17 +66,19 @@ class Source(_Model):
     @model_validator(mode="after")
     def _one_origin(self) -> "Source":
         origins = [k for k in ("path", "git", "url", "pypi") if getattr(self, k)]
-        if len(origins) != 1:
-            found = ", ".join(origins) or "none"
-            raise ValueError(f"needs exactly one of path, git, url, pypi (found {found})")
+        if not origins:
+            raise ValueError("no path, git, url or pypi given (add exactly one)")
+        if len(origins) > 1:
+            raise FieldError(origins[1], f"{' and '.join(origins)} are both given (keep exactly one of path, git, url, pypi)")
         if self.rev and not self.git:
-            raise ValueError("rev only applies to a git source (remove rev or add git)")
+            raise FieldError("rev", "rev only applies to a git source (remove rev or add git)")
         if self.url and not self.sha256:
-            raise ValueError("a url source needs sha256 (add sha256: <64 hex digits>)")
+            raise FieldError("url", "a url source needs sha256 (add sha256: <64 hex digits>)")
         if self.sha256 and not SHA256_RE.match(self.sha256):
-            raise ValueError("sha256 must be 64 hex digits")
+            raise FieldError("sha256", f"sha256 must be 64 hex digits, got {len(self.sha256)} characters "
+                                       "(use the full output of sha256sum)")
         if self.pypi and not PYPI_RE.match(self.pypi):
-            raise ValueError(f"pypi source {self.pypi!r} must be NAME==VERSION (e.g. numpy==2.1.3)")
+            raise FieldError("pypi", f"pypi source {self.pypi!r} must be NAME==VERSION (e.g. numpy==2.1.3)")
         return self
 
     @property
@@ -74,11 +87,9 @@ class Source(_Model):
 
 
 class Requirements(_Model):
-    build: list[str] = []
-    host: list[str] = []
-    run: list[str] = []
-
-    _specs = field_validator("build", "host", "run")(_check_specs)
+    build: list[Spec] = []
+    host: list[Spec] = []
+    run: list[Spec] = []
 
 
 class Tests(_Model):
@@ -123,8 +134,9 @@ class Package(_Model):
     @field_validator("version", mode="before")
     @classmethod
     def _conda_version(cls, version: Any) -> str:
-        if isinstance(version, (int, float)):
-            raise ValueError(f"version {version!r} is a number (quote it: \"{version}\")")
+        if isinstance(version, (int, float)) and not isinstance(version, bool):
+            written = _as_written(version)
+            raise ValueError(f"version {written} is a number (quote it: \"{written}\")")
         if not isinstance(version, str) or not VERSION_RE.match(version):
             raise ValueError(f"invalid conda version {version!r} (no '-' or spaces; e.g. 1.2.3)")
         return version
@@ -133,11 +145,11 @@ class Package(_Model):
     def _kind_options(self) -> "Package":
         for field, kind in KIND_ARGS.items():
             if getattr(self, field) and self.kind != kind:
-                raise ValueError(f"{field} applies to kind {kind}, not {self.kind} (remove it or change kind)")
+                raise FieldError(field, f"{field} applies to kind {kind}, not {self.kind} (remove it or change kind)")
         if self.kind == "script" and not self.script:
-            raise ValueError("kind script needs a script: list of shell lines")
+            raise FieldError("kind", "kind script needs a script (add script: a list of shell lines)")
         if self.noarch == "python" and self.kind != "python":
-            raise ValueError("noarch: python needs kind python")
+            raise FieldError("noarch", "noarch: python needs kind python (set kind: python or remove noarch)")
         return self
 
 
@@ -158,10 +170,9 @@ class PmpmSection(_Model):
     def _cbc_like(cls, variants: dict[str, Any]) -> dict[str, Any]:
         for key, value in variants.items():
             values = value if isinstance(value, list) else [value]
-            if key == "zip_keys":
-                continue
-            if not all(isinstance(v, (str, int, float)) for v in values):
-                raise ValueError(f"variant {key!r} must be a value or a list of values")
+            if key != "zip_keys" and not all(isinstance(v, (str, int, float)) for v in values):
+                raise FieldError(key, f"variant {key!r} must be a value or a list of values, got {_type_word(value)} "
+                                      f"(write {key}: VALUE or {key}: [VALUE, ...])")
         return variants
 
 
@@ -171,24 +182,22 @@ class StackFile(_Model):
     name: str | None = None
     prefix: str | None = None
     channels: list[str] = []
-    dependencies: list[Union[str, PipSection]] = []
+    dependencies: list[Union[Spec, PipSection]] = []
     variables: dict[str, str] = {}
     pmpm: PmpmSection = Field(PmpmSection(), alias="_pmpm")
-
-    @field_validator("dependencies")
-    @classmethod
-    def _specs(cls, deps: list) -> list:
-        _check_specs([d for d in deps if isinstance(d, str)])
-        return deps
 
 
 class Stack:
     """A validated stack: conda part, compiler mode, variants and complete local packages."""
 
-    def __init__(self, path: Path, model: StackFile, packages: list[Package]):
+    def __init__(self, path: Path, model: StackFile, packages: list[Package], doc: Any = None):
         self.path = path
         self.model = model
         self.packages = packages
+        self.doc = doc  # the ruamel document, for error positions found after validation
+
+    def line(self, *loc: Any) -> int | None:
+        return line_of(self.doc, loc) if self.doc is not None else None
 
     @property
     def name(self) -> str:
@@ -264,7 +273,9 @@ def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
     path = Path(path)
     doc = read_yaml(path)
     if not isinstance(doc, dict):
-        raise StackError("a stack file must be a mapping (name, channels, dependencies, _pmpm)", file=str(path), line=1)
+        line = getattr(getattr(doc, "lc", None), "line", 0) + 1
+        raise StackError(f"a stack file must be a mapping, got {_type_word(doc)} (write name:, channels:, dependencies:, "
+                         "_pmpm: at the top level, not '- ' items)", file=str(path), line=line)
     try:
         model = StackFile.model_validate(doc)
     except ValidationError as exc:
@@ -275,7 +286,7 @@ def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
         where = _Where(path, doc, ("_pmpm", "dependencies", index))
         packages.append(catalogue.expand(entry, where))
     _check_packages(path, doc, model, packages)
-    return Stack(path, model, packages)
+    return Stack(path, model, packages, doc)
 
 
 class _Where:
@@ -359,33 +370,64 @@ _TYPE_NAMES = {"string_type": "a string", "list_type": "a list", "dict_type": "a
                "bool_parsing": "true or false", "model_type": "a mapping", "model_attributes_type": "a mapping"}
 
 
+_FIELD_HINTS = {"build_number": "use 0 for the first build of a version"}
+
+
 def _first_error(exc: ValidationError, doc: Any, path: Path) -> StackError:
-    errors = sorted(exc.errors(), key=lambda e: line_of(doc, _clean_loc(e["loc"])) or 0)
-    # A Union member error is noise when another member explains the problem better.
-    err = errors[0]
+    errors = [e for e in exc.errors() if not _union_member_mismatch(e)] or exc.errors()
+    err = min(errors, key=lambda e: line_of(doc, _clean_loc(e["loc"])) or 0)
     loc = _clean_loc(err["loc"])
     kind = err["type"]
+    fix = None
     if kind == "extra_forbidden":
-        allowed = ", ".join(_allowed_keys(loc[:-1]))
-        what, fix = f"unknown key {loc[-1]!r}", f"allowed here: {allowed}"
+        what, fix = f"unknown key {loc[-1]!r}", f"allowed here: {', '.join(_allowed_keys(loc[:-1]))}"
     elif kind == "missing":
         what, fix = f"missing required key {loc[-1]!r}", f"add {loc[-1]}:"
     elif kind == "literal_error":
         what, fix = f"{err['input']!r} is not allowed", f"use one of {err['ctx']['expected']}"
     elif kind in _TYPE_NAMES:
-        what, fix = f"expected {_TYPE_NAMES[kind]}, got {_type_word(err['input'])}", None
+        what, fix = f"expected {_TYPE_NAMES[kind]}, got {_type_word(err['input'])}", _type_fix(kind, err["input"], loc)
     elif kind == "greater_than_equal":
-        what, fix = f"must be >= {err['ctx']['ge']}, got {err['input']!r}", None
+        what, fix = f"must be >= {err['ctx']['ge']}, got {err['input']!r}", _FIELD_HINTS.get(str(loc[-1]))
     elif kind in ("value_error", "assertion_error"):
-        what, fix = _split_fix(str(err["ctx"]["error"]))
+        error = err["ctx"]["error"]
+        loc = (*loc, error.field) if isinstance(error, FieldError) else loc
+        what, fix = _split_fix(str(error))
     else:
-        what, fix = err["msg"], None
+        what = err["msg"]
     return StackError(what, file=str(path), line=line_of(doc, loc), key=_dotted(doc, loc), fix=fix)
+
+
+def _union_member_mismatch(err: dict) -> bool:
+    """A Union member that rejected the input's type outright: noise beside the member that fits."""
+    last = err["loc"][-1] if err["loc"] else None
+    return isinstance(last, str) and _is_union_tag(last) and err["type"] in _TYPE_NAMES
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in ("str", "PipSection") or part.startswith("function-"))
 
 
 def _clean_loc(loc: tuple) -> tuple:
     # pydantic adds union member names ("str", "PipSection") to locations; they are not keys.
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in ("str", "PipSection") or p.startswith("function-"))))
+    return tuple(p for p in loc if not _is_union_tag(p))
+
+
+def _type_fix(kind: str, value: Any, loc: tuple) -> str | None:
+    if kind == "list_type" and isinstance(value, (str, int, float)):
+        return f"write a list: [{value}]"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        keys = _allowed_keys(loc)
+        return f"write a mapping with keys {', '.join(keys)}" if keys else "write a mapping"
+    return None
+
+
+def _as_written(number: Any) -> str:
+    """An unquoted YAML number as the user typed it: `3.10` stays 3.10, not 3.1."""
+    width, prec = getattr(number, "_width", None), getattr(number, "_prec", None)
+    if isinstance(number, float) and width is not None and prec is not None and width - prec - 1 >= 0:
+        return f"{float(number):.{width - prec - 1}f}"
+    return str(number)
 
 
 def _split_fix(message: str) -> tuple[str, str | None]:

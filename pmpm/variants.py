@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import rattler_build
 
@@ -33,7 +33,7 @@ class Origin:
 
     file: str
     line: int | None = None
-    key_in_file: bool = True
+    key: str | None = None  # how the key is named in that file; None for the command line
     rank: int = 0  # position of the source in merge order
 
 
@@ -114,6 +114,7 @@ def resolve_variants(
     overrides: list[str] = (),
     compiler_mode: str = "system",
     include_default: bool = True,
+    stack_origin: Callable[[str], Origin] | None = None,
 ) -> VariantSet:
     """Merge every variant source and resolve march values."""
     values: dict[str, list] = {}
@@ -138,16 +139,16 @@ def resolve_variants(
         if beside.resolve() != DEFAULT_CBC:
             files.append(beside)
     for path in files:
-        merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k)))
+        merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k), k))
     if stack_variants:
         raw = {k: v if isinstance(v, list) else [v] for k, v in stack_variants.items() if k != "zip_keys"}
         merge(raw, stack_variants.get("zip_keys") or [],
-              lambda k: Origin(str(stack_path), _key_line(stack_path, k) if stack_path else None))
+              stack_origin or (lambda k: Origin(str(stack_path), None, f"_pmpm.variants.{k}")))
     for path in config_files:
         path = Path(path)
-        merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k)))
+        merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k), k))
     cli = parse_overrides(list(overrides))
-    merge(cli, [], lambda k: Origin(f"--variant {k}={','.join(cli[k])}", key_in_file=False))
+    merge(cli, [], lambda k: Origin(f"--variant {k}={','.join(cli[k])}"))
     return _finish(values, zips, origins, compiler_mode)
 
 
@@ -163,8 +164,8 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
             resolved.append(microarch.resolve(str(raw), compiler, version))
         except VariantError as exc:
             origin = origins.get("march", Origin(""))
-            raise VariantError(exc.what, file=origin.file or None, line=origin.line,
-                               key="march" if origin.key_in_file else None, fix=exc.fix) from None
+            raise VariantError(exc.what, file=origin.file or None, line=origin.line, key=origin.key,
+                               fix=exc.fix) from None
     values["march"] = [m.march for m in resolved]
     values["microarch_level"] = [m.level for m in resolved]
     group = next((g for g in zips if "march" in g), None)
