@@ -59,6 +59,7 @@ def _environment(templates: Path) -> jinja2.Environment:
         keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False,
     )
     env.filters["q"] = _quote
+    env.filters["jstr"] = json.dumps  # a string literal inside a Jinja expression (meta.yaml's {% set %})
     return env
 
 

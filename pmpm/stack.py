@@ -52,6 +52,10 @@ def _check_spec(spec: str) -> str:
 Spec = Annotated[str, AfterValidator(_check_spec)]
 
 
+class NumberVersion(ValueError):
+    """An unquoted version: the message needs the text as written, known only to the loader."""
+
+
 class Source(_Model):
     """Where a package's source comes from: exactly one of path, git, url, pypi."""
 
@@ -135,8 +139,7 @@ class Package(_Model):
     @classmethod
     def _conda_version(cls, version: Any) -> str:
         if isinstance(version, (int, float)) and not isinstance(version, bool):
-            written = _as_written(version)
-            raise ValueError(f"version {written} is a number (quote it: \"{written}\")")
+            raise NumberVersion(version)
         if not isinstance(version, str) or not VERSION_RE.match(version):
             raise ValueError(f"invalid conda version {version!r} (no '-' or spaces; e.g. 1.2.3)")
         return version
@@ -386,13 +389,18 @@ def _first_error(exc: ValidationError, doc: Any, path: Path) -> StackError:
     elif kind == "literal_error":
         what, fix = f"{err['input']!r} is not allowed", f"use one of {err['ctx']['expected']}"
     elif kind in _TYPE_NAMES:
-        what, fix = f"expected {_TYPE_NAMES[kind]}, got {_type_word(err['input'])}", _type_fix(kind, err["input"], loc)
+        written = _raw_scalar(doc, loc, path) or str(err["input"])
+        what, fix = f"expected {_TYPE_NAMES[kind]}, got {_type_word(err['input'])}", _type_fix(kind, err["input"], loc, written)
     elif kind == "greater_than_equal":
         what, fix = f"must be >= {err['ctx']['ge']}, got {err['input']!r}", _FIELD_HINTS.get(str(loc[-1]))
     elif kind in ("value_error", "assertion_error"):
         error = err["ctx"]["error"]
         loc = (*loc, error.field) if isinstance(error, FieldError) else loc
         what, fix = _split_fix(str(error))
+        if isinstance(error, NumberVersion):
+            written = _raw_scalar(doc, loc, path) or str(error.args[0])
+            what, fix = f"version {written} is a number", f'quote it: "{written}"'
+
     else:
         what = err["msg"]
     return StackError(what, file=str(path), line=line_of(doc, loc), key=_dotted(doc, loc), fix=fix)
@@ -413,7 +421,9 @@ def _clean_loc(loc: tuple) -> tuple:
     return tuple(p for p in loc if not _is_union_tag(p))
 
 
-def _type_fix(kind: str, value: Any, loc: tuple) -> str | None:
+def _type_fix(kind: str, value: Any, loc: tuple, written: str) -> str | None:
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'quote it: "{written}"'
     if kind == "list_type" and isinstance(value, (str, int, float)):
         return f"write a list: [{value}]"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
@@ -422,12 +432,22 @@ def _type_fix(kind: str, value: Any, loc: tuple) -> str | None:
     return None
 
 
-def _as_written(number: Any) -> str:
-    """An unquoted YAML number as the user typed it: `3.10` stays 3.10, not 3.1."""
-    width, prec = getattr(number, "_width", None), getattr(number, "_prec", None)
-    if isinstance(number, float) and width is not None and prec is not None and width - prec - 1 >= 0:
-        return f"{float(number):.{width - prec - 1}f}"
-    return str(number)
+def _raw_scalar(doc: Any, loc: tuple, path: Path) -> str | None:
+    """A scalar exactly as typed in the file: YAML turns `3.10` into 3.1 and `0012` into 12."""
+    parent = doc
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    lc = getattr(parent, "lc", None)
+    try:
+        line, col = lc.value(loc[-1]) if isinstance(parent, dict) else lc.item(loc[-1])
+        text = path.read_text().splitlines()[line]
+    except (AttributeError, KeyError, IndexError, TypeError, OSError):
+        return None
+    match = re.match(r"[^\s,\]}#]+", text[col:])
+    return match.group(0) if match else None
 
 
 def _split_fix(message: str) -> tuple[str, str | None]:
@@ -436,8 +456,12 @@ def _split_fix(message: str) -> tuple[str, str | None]:
 
 
 def _type_word(value: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-            type(None): "nothing"}.get(type(value), "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else type(value).__name__)
+    # isinstance, not type(): ruamel hands back subclasses (ScalarInt, ScalarFloat, CommentedMap).
+    for kind, word in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
+                       (list, "a list"), (dict, "a mapping"), (type(None), "nothing")):
+        if isinstance(value, kind):
+            return word
+    return type(value).__name__
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
