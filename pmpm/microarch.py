@@ -85,9 +85,20 @@ def resolve(requested: str, compiler: str = "gcc", version: str | None = None) -
     except archspec.cpu.UnsupportedMicroarchitecture as exc:
         raise VariantError(f"{compiler} {version} cannot target {text!r}: {exc}", key="march",
                            fix="choose an older march or a newer compiler") from None
+    extra = [f for f in flags.split() if not f.startswith(("-march=", "-mtune="))]
+    if extra:
+        # archspec emulates the target with feature flags on old compilers; -march alone would silently
+        # build the baseline, so refuse rather than mislabel a package.
+        raise VariantError(f"{compiler} {version} cannot target {text!r} with -march alone (it needs {' '.join(extra[:3])} ...)",
+                           key="march", fix=f"use {compiler} >= {_first_native_version(target, compiler)} or a named CPU such as skylake-avx512")
     march = _flag(flags, "march") or name.replace("_", "-")
     return Microarch(name=name, march=march, mtune=_flag(flags, "mtune") or "generic",
                      level=_level(target), requested=text)
+
+
+def _first_native_version(target: "archspec.cpu.Microarchitecture", compiler: str) -> str:
+    entries = target.compilers.get(compiler, [])
+    return entries[0]["versions"].split(":")[0] if entries else "a newer version"
 
 
 def _flag(flags: str, option: str) -> str | None:

@@ -167,7 +167,7 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
             raise VariantError(exc.what, file=origin.file or None, line=origin.line, key=origin.key,
                                fix=exc.fix) from None
     values["march"] = [m.march for m in resolved]
-    values["microarch_level"] = [m.level for m in resolved]
+    values["microarch_level"] = [str(m.level) for m in resolved]  # as the engine reads it back from a file
     group = next((g for g in zips if "march" in g), None)
     if group is None:
         group = ["march"]
