@@ -125,7 +125,14 @@ class LocalChannel:
         return set(self.packages()) == on_disk
 
     def _index(self, force: bool = False) -> None:
+        """Plain repodata.json only: every client reads it, and writing the zst and sharded
+        forms costs ~15x more per publish. Any such files left by another indexer would go
+        stale, and clients prefer them, so they are removed."""
+        for subdir in SUBDIRS:
+            for stale in ("repodata.json.zst", "repodata_shards.msgpack.zst"):
+                (self.path / subdir / stale).unlink(missing_ok=True)
+            shutil.rmtree(self.path / subdir / "shards", ignore_errors=True)
         try:
-            asyncio.run(rattler.index.index_fs(self.path, force=force))
+            asyncio.run(rattler.index.index_fs(self.path, force=force, write_zst=False, write_shards=False))
         except Exception as exc:  # the indexer's own error types
             raise ChannelError(f"{self.path}: indexing failed: {exc}") from None

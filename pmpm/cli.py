@@ -7,6 +7,7 @@ the traceback instead.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -37,11 +38,30 @@ class _Group(click.Group):
             sys.exit(130)
 
 
+def main() -> None:
+    """Console entry point."""
+    try:
+        code = cli.main(standalone_mode=False) or 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        code = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # py-rattler's runtime can crash the interpreter during teardown (seen: SIGSEGV after a
+    # completed index): leave with our own exit code instead.
+    os._exit(code if isinstance(code, int) else 0)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pmpm")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool) -> None:
     """pmpm builds an optimized, locally compiled conda stack on top of conda-forge.
 
     \b
@@ -53,7 +73,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-@main.command()
+@cli.command()
 @click.argument("stack", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=Path("recipes"),
               show_default=True, help="Directory for <package>/recipe.yaml and conda_build_config.yaml.")
@@ -92,7 +112,7 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
         click.echo(f"  {result.recipes[name]}")
 
 
-@main.command()
+@cli.command()
 @click.argument("targets", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--variant", "variants", multiple=True, metavar="KEY=VALUE", help=VARIANT_HELP)
 @click.option("-m", "--variant-config", "configs", multiple=True, type=click.Path(path_type=Path), help=CONFIG_HELP)
