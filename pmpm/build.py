@@ -298,6 +298,14 @@ class Builder:
         if files:
             self.channel.publish(files)
 
+    def _explain(self, exc: BaseException) -> str:
+        """The engine's one-line error, with what a user needs when a dependency is missing."""
+        text = _first_line(exc)
+        if "resolve dependencies" in text:
+            return (f"{text}: cannot resolve the build or host requirements; "
+                    f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)")
+        return text
+
     def _finish(self, result: JobResult) -> JobResult:
         self.reporter.finished(result)
         return result
@@ -316,7 +324,7 @@ class Builder:
         except rattler_build.RattlerBuildError as exc:
             log.close()
             return JobResult(job, "failed", seconds=time.perf_counter() - start, log=log.path,
-                             script_seconds=log.script_seconds, message=f"{_first_line(exc)}\n{log.tail()}")
+                             script_seconds=log.script_seconds, message=f"{self._explain(exc)}\n{log.tail()}")
         finally:
             log.close()
         published = self.channel.publish([Path(p) for p in result.packages])

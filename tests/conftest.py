@@ -56,3 +56,20 @@ def demo_build(tmp_path_factory) -> DemoBuild:
     pmpm("render", STACKS / "demo.yml", cwd=root)
     proc = pmpm("build", "--variant", "march=x86-64,x86-64-v3", "--json", cwd=root)
     return DemoBuild(root, root / "local-channel", json.loads(proc.stdout))
+
+
+_exit_status = {"code": None}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _exit_status["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """py-rattler's runtime can crash the interpreter during teardown, after every test has
+    passed and the summary is printed; leave with pytest's own status instead."""
+    if _exit_status["code"] is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status["code"])
