@@ -24,9 +24,11 @@ import rattler_build
 from . import microarch
 from .channel import LocalChannel
 from .errors import BuildFailed, RecipeError
+from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, source_dirs
 from .render import MANIFEST, render_gate_recipes
 from .stack import topological_order
 from .variants import VariantSet, resolve_variants
+from filelock import FileLock
 
 LOG_TAIL = 40
 
@@ -46,6 +48,12 @@ class Job:
     @property
     def label(self) -> str:
         return f"{self.name}-{self.version}-{self.build_string}"
+
+    @property
+    def channel_key(self) -> str:
+        """Where the package lands in the channel: `subdir/file`."""
+        subdir = "noarch" if self.rendered.recipe.build.noarch else "linux-64"
+        return f"{subdir}/{self.label}.conda"
 
 
 @dataclass
@@ -232,8 +240,10 @@ class _LogFile:
 class Builder:
     """Runs a plan: engine per job, publish per success, skip dependents of failures."""
 
-    def __init__(self, options: BuildOptions, upstream: list[str], reporter: Reporter | None = None):
+    def __init__(self, options: BuildOptions, upstream: list[str], reporter: Reporter | None = None,
+                 variants: VariantSet | None = None):
         self.options = options
+        self.variants = variants
         self.channel = LocalChannel(options.channel)
         self.reporter = reporter or _Silent()
         self.channels = [self.channel.url, *_upstream(upstream, options)]
@@ -312,25 +322,71 @@ class Builder:
 
     def _build_one(self, job: Job) -> JobResult:
         start = time.perf_counter()
+        print_ = self._fingerprint(job)
+        if not self.options.force and self._up_to_date(job, print_):
+            return JobResult(job, "up to date", files=[self.channel.path / job.channel_key],
+                             seconds=time.perf_counter() - start)
         log = _LogFile(self.state / "logs" / f"{job.label}.log", lambda text: self.reporter.phase(job, text))
-        private = self.state / "out" / f"{job.label}.{os.getpid()}"
-        shutil.rmtree(private, ignore_errors=True)
         # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
         runnable = int(job.variant.get("microarch_level", 1)) <= microarch.host_level()
         tool = rattler_build.ToolConfiguration(test_strategy="native" if self.options.test and runnable else "skip")
         try:
-            result = job.rendered.run_build(tool_config=tool, output_dir=private, channels=self.channels,
-                                            progress_callback=log)
+            run = self._run_dirty if self.options.dirty else self._run_clean
+            files, scratch = run(job, tool, log)
         except rattler_build.RattlerBuildError as exc:
             log.close()
             return JobResult(job, "failed", seconds=time.perf_counter() - start, log=log.path,
                              script_seconds=log.script_seconds, message=f"{self._explain(exc)}\n{log.tail()}")
         finally:
             log.close()
-        published = self.channel.publish([Path(p) for p in result.packages])
-        shutil.rmtree(private, ignore_errors=True)
+        published = self.channel.publish(files, fingerprints={job.channel_key: print_})
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         return JobResult(job, "built", files=published, seconds=time.perf_counter() - start,
                          script_seconds=log.script_seconds, log=log.path)
+
+    def _run_clean(self, job: Job, tool, log: "_LogFile") -> tuple[list[Path], Path | None]:
+        """A fresh build in a private output directory (removed once published)."""
+        private = self.state / "out" / f"{job.label}.{os.getpid()}"
+        shutil.rmtree(private, ignore_errors=True)
+        result = job.rendered.run_build(tool_config=tool, output_dir=private, channels=self.channels,
+                                        progress_callback=log)
+        return [Path(p) for p in result.packages], private
+
+    def _run_dirty(self, job: Job, tool, log: "_LogFile") -> tuple[list[Path], Path | None]:
+        """Rebuild in the package × variant's persistent workspace (see `rebuild`)."""
+        workspace = DirtyWorkspace.for_job(self.state, job.name, job.build_string)
+        workspace.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(workspace.root / "lock")):
+            kind = _recipe_kind(job.recipe)
+            recipe = workspace.prepare(job.recipe, source_dirs(job.rendered.recipe, job.recipe), kind)
+            variants = rattler_build.Stage0Recipe.from_file(recipe).render(self.variants.engine_config())
+            rendered = next((v for v in variants if v.recipe.build.string == job.build_string), None)
+            if rendered is None:
+                raise RecipeError(f"--dirty could not reproduce build {job.build_string} from {recipe}")
+            for old in workspace.output_dir.glob("*/*.conda"):
+                old.unlink()
+            result = rendered.run_build(tool_config=tool, output_dir=workspace.output_dir, channels=self.channels,
+                                        progress_callback=log, no_build_id=True)
+        return [Path(p) for p in result.packages], None
+
+    def _fingerprint(self, job: Job) -> str:
+        requirements = job.rendered.recipe.requirements
+        specs = [str(s) for s in [*(requirements.build or []), *(requirements.host or [])]]
+        return fingerprint(recipe_text=job.recipe.read_text(), variant=job.variant,
+                           sources=source_dirs(job.rendered.recipe, job.recipe),
+                           environment=resolved_environment(specs, self.channels))
+
+    def _up_to_date(self, job: Job, print_: str) -> bool:
+        return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == print_
+
+
+def _recipe_kind(recipe: Path) -> str:
+    """The pmpm build kind recorded in the recipe (hand-written recipes count as script)."""
+    import re
+
+    match = re.search(r"^\s+kind: (\w+)\s*$", recipe.read_text(), re.M)
+    return match.group(1) if match else "script"
 
 
 def _upstream(channels: list[str], options: BuildOptions) -> list[str]:
@@ -352,7 +408,7 @@ def build(targets: list[Path], options: BuildOptions, *, overrides: list[str] = 
     """`pmpm build`: every recipe × variant, dependencies first, into the local channel."""
     recipe_set = collect(targets, overrides, config_files)
     jobs = plan(recipe_set)
-    return Builder(options, recipe_set.channels, reporter).run(jobs)
+    return Builder(options, recipe_set.channels, reporter, recipe_set.variants).run(jobs)
 
 
 def raise_for_failures(report: BuildReport) -> None:

@@ -126,21 +126,29 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Build up to N independent packages at once.")
 @click.option("--no-test", is_flag=True, help="Skip the recipes' tests.")
+@click.option("--dirty", is_flag=True,
+              help="Reuse each package's previous build tree: after a small source edit only what changed recompiles.")
+@click.option("--force", is_flag=True, help="Rebuild packages even when they are up to date.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON on stdout.")
 def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[Path, ...], channel: Path,
           upstream: tuple[str, ...], override_channels: bool, offline: bool, keep_going: bool, jobs: int,
-          no_test: bool, as_json: bool) -> None:
+          no_test: bool, dirty: bool, force: bool, as_json: bool) -> None:
     """Build recipes × variants, in dependency order, into a local conda channel.
 
     \b
     TARGETS are a stack file (rendered into ./recipes first), directories written by
     `pmpm render`, or recipe directories. With none, builds ./recipes.
 
+    A package whose recipe, variant, sources and resolved dependencies are unchanged
+    since it was published is reported "up to date" and skipped (--force rebuilds);
+    a rebuilt local dependency rebuilds its dependents.
+
     \b
     Examples:
       pmpm render stacks/demo.yml && pmpm build --variant march=x86-64,x86-64-v3
       pmpm build stacks/demo.yml --variant march=znver3 -j 2
       pmpm build recipes/libkern --override-channels -c ./mirror --offline
+      pmpm build --dirty          # after editing a source file: recompile just that
 
     Logs: .pmpm/logs/<package>-<version>-<build>.log. Nothing is published for a
     build whose script or tests fail.
@@ -149,10 +157,37 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
     from .progress import reporter_for
 
     options = BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
-                           offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test)
+                           offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test,
+                           dirty=dirty, force=force)
     with reporter_for(quiet=as_json) as reporter:
         report = run_build(list(targets), options, overrides=list(variants), config_files=list(configs),
                            reporter=reporter)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     raise_for_failures(report)
+
+
+@cli.command()
+@click.argument("packages", nargs=-1)
+@click.option("--logs", is_flag=True, help="Also remove build logs.")
+@click.option("--cache", is_flag=True, help="Also remove the package cache that environments install from.")
+def clean(packages: tuple[str, ...], logs: bool, cache: bool) -> None:
+    """Remove --dirty build trees and leftover build outputs (of PACKAGES, or all).
+
+    The local channel is never touched. Reports the space freed.
+    """
+    from .environment import default_cache_dir
+    from .rebuild import clean as run_clean
+
+    freed = run_clean(Path(".pmpm"), list(packages), logs=logs, cache=default_cache_dir() if cache else None)
+    for path, size in freed:
+        click.echo(f"removed {path} ({_human(size)})")
+    click.echo(f"freed {_human(sum(size for _, size in freed))}")
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"

@@ -78,6 +78,7 @@ class Renderer:
         script = self.env.get_template(f"kinds/{package.kind}.sh.j2").render(context).rstrip("\n")
         if compiled:
             script = self.env.get_template("kinds/_flags.sh.j2").render(context) + script
+        script = self.env.get_template("kinds/_source.sh.j2").render(context) + script
         return self.env.get_template(FORMATS[fmt]).render(
             pmpm_version=__version__, stack=self.stack.path.name, pkg=package, compiled=compiled,
             source=_source(package, self.stack.path.parent, recipe_dir), patches=package.source.patches,

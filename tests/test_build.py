@@ -158,7 +158,7 @@ def _script_packages(prefix: str, count: int, delay: float = 0) -> str:
 """ for i in range(count))
 
 
-SLOW_PACKAGES = _script_packages("slow", 6, delay=0.4)
+SLOW_PACKAGES = _script_packages("slow", 6, delay=0.8)  # ~5 s of work: every kill below lands mid-build
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
@@ -166,7 +166,8 @@ def test_interrupted_build_leaves_channel_valid_and_rerun_completes(tmp_path, si
     _stack(tmp_path / "stack.yml", SLOW_PACKAGES)
     pmpm("render", "stack.yml", cwd=tmp_path)
     for delay in (0.9, 1.6, 2.4, 3.1):
-        proc = subprocess.Popen([sys.executable, "-m", "pmpm", "build", "--no-test"], cwd=tmp_path,
+        # --force: packages published before an earlier kill would otherwise be skipped as up to date.
+        proc = subprocess.Popen([sys.executable, "-m", "pmpm", "build", "--no-test", "--force"], cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(sig)

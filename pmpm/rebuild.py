@@ -1,0 +1,203 @@
+"""What the engine lacks for fast rebuilds: fingerprints, `--dirty` workspaces, `clean`.
+
+A fingerprint digests everything that decides a package's content: the recipe text
+(its script included), the used variant, the content of `path:` sources, the resolved
+build and host environments (so a rebuilt local dependency changes its dependents'
+fingerprints) and pmpm's version. A package whose file and fingerprint are already in
+the channel is up to date.
+
+`--dirty` reuses one persistent workspace per package × variant under
+`.pmpm/dirty/<name>/<build>/`: a derived recipe without `source:` (the engine would copy
+the whole tree every time), a stable output directory (so `$PREFIX` and the work dir keep
+their paths), a persistent out-of-source build tree for the build system's own
+incremental logic, and for kinds that write into their source, a mirror synced file by
+file. Out-of-source kinds (CMake, Meson) build straight from the user's tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from . import __version__
+
+IN_PLACE_KINDS = ("cmake", "meson")
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".pmpm", ".mypy_cache", ".pytest_cache"}
+
+
+def source_dirs(rendered_recipe: Any, recipe_path: Path) -> list[Path]:
+    """Local directories the recipe's `path:` sources point at."""
+    dirs = []
+    for source in rendered_recipe.sources:
+        spec = source.to_dict()
+        if "path" in spec:
+            path = (recipe_path.parent / spec["path"]).resolve()
+            if path.is_dir():
+                dirs.append(path)
+    return dirs
+
+
+def tree_digest(root: Path) -> str:
+    """Content digest of a source tree (names and bytes; VCS metadata ignored)."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            if path.is_symlink():
+                digest.update(os.readlink(path).encode())
+            elif path.is_file():
+                with open(path, "rb") as f:
+                    digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
+
+
+def fingerprint(*, recipe_text: str, variant: dict, sources: list[Path], environment: list[str]) -> str:
+    payload = {"pmpm": __version__, "recipe": hashlib.sha256(recipe_text.encode()).hexdigest(),
+               "variant": {k: str(v) for k, v in sorted(variant.items())},
+               "sources": [tree_digest(s) for s in sources], "environment": sorted(environment)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def resolved_environment(specs: list[str], channels: list[str]) -> list[str]:
+    """`name-version-build sha256` of what the build/host specs resolve to right now."""
+    if not specs:
+        return []
+    from .environment import solve
+    from .errors import SolveError
+
+    try:
+        records = solve(specs, channels)
+    except SolveError as exc:
+        return [f"unresolved: {exc}"]
+    return [f"{r.name.normalized}-{r.version}-{r.build} {(r.sha256 or b'').hex()}" for r in records]
+
+
+# --- --dirty workspaces --------------------------------------------------------------
+
+@dataclass
+class DirtyWorkspace:
+    """The persistent directories of one package × variant for `--dirty` builds."""
+
+    root: Path
+
+    @classmethod
+    def for_job(cls, state_dir: Path, name: str, build_string: str) -> "DirtyWorkspace":
+        return cls(state_dir.absolute() / "dirty" / name / build_string)
+
+    @property
+    def recipe_dir(self) -> Path:
+        return self.root / "recipe"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.root / "build"
+
+    @property
+    def mirror(self) -> Path:
+        return self.root / "src"
+
+    def prepare(self, recipe_path: Path, sources: list[Path], kind: str) -> Path:
+        """Write the derived recipe and sync the source mirror; returns the recipe to build."""
+        yaml = YAML(typ="rt")
+        recipe = yaml.load(recipe_path.read_text())
+        env: dict[str, str] = {"PMPM_BUILD_DIR": str(self.build_dir)}
+        only_local_path = len(sources) == 1 and len(recipe.get("source") or []) == 1 and not _has_patches(recipe)
+        if only_local_path:
+            del recipe["source"]
+            if kind in IN_PLACE_KINDS:
+                env["PMPM_SOURCE_DIR"] = str(sources[0])
+            else:
+                sync_tree(sources[0], self.mirror)
+                env["PMPM_SOURCE_DIR"] = str(self.mirror)
+        script = recipe["build"]["script"]
+        script.setdefault("env", {}).update(env)
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        _copy_recipe_dir(recipe_path.parent, self.recipe_dir)
+        target = self.recipe_dir / recipe_path.name
+        with open(target, "w") as f:
+            yaml.dump(recipe, f)
+        return target
+
+
+def _has_patches(recipe: Any) -> bool:
+    return any(isinstance(s, dict) and s.get("patches") for s in recipe.get("source") or [])
+
+
+def _copy_recipe_dir(source: Path, target: Path) -> None:
+    """Sibling files a recipe may reference (patches, scripts), not its build products."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if item.is_file():
+            shutil.copy2(item, target / item.name)
+
+
+def sync_tree(source: Path, mirror: Path) -> int:
+    """Make `mirror` equal `source`, copying only files whose size or mtime differ.
+
+    Copies keep their mtimes, so the build system sees exactly the files the user changed.
+    Returns the number of files copied. Build products inside the mirror that have no
+    counterpart in the source are left alone: in-source build systems keep their state there.
+    """
+    copied = 0
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        relative = Path(dirpath).relative_to(source)
+        (mirror / relative).mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            src, dst = Path(dirpath, name), mirror / relative / name
+            st = src.stat()
+            try:
+                dt = dst.stat()
+                if dt.st_size == st.st_size and dt.st_mtime_ns == st.st_mtime_ns:
+                    continue
+            except FileNotFoundError:
+                pass
+            shutil.copy2(src, dst)
+            copied += 1
+    return copied
+
+
+# --- pmpm clean ----------------------------------------------------------------------
+
+def du(path: Path) -> int:
+    if path.is_file() or path.is_symlink():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def clean(state_dir: Path, packages: list[str] = (), *, logs: bool = False, cache: Path | None = None) -> list[tuple[Path, int]]:
+    """Remove --dirty workspaces and private build outputs (all, or per package); return what was freed."""
+    state_dir = state_dir.absolute()
+    targets: list[Path] = []
+    if packages:
+        for name in packages:
+            targets.append(state_dir / "dirty" / name)
+            targets += list((state_dir / "out").glob(f"{name}-*"))
+            if logs:
+                targets += list((state_dir / "logs").glob(f"{name}-*.log"))
+    else:
+        targets += [state_dir / "dirty", state_dir / "out", state_dir / "gates"]
+        if logs:
+            targets.append(state_dir / "logs")
+    if cache is not None:
+        targets.append(cache)
+    freed = []
+    for target in targets:
+        if target.exists():
+            size = du(target)
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+            freed.append((target, size))
+    return freed
