@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import rattler_build
+from filelock import FileLock
 
 from . import microarch
 from .channel import LocalChannel
 from .errors import BuildFailed, RecipeError
+from .order import topological_order
 from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, source_dirs
-from .render import MANIFEST, render_gate_recipes
-from .stack import topological_order
 from .variants import VariantSet, resolve_variants
-from filelock import FileLock
 
 LOG_TAIL = 40
 
@@ -126,6 +125,7 @@ class RecipeSet:
 def collect(targets: list[Path], overrides: list[str] = (), config_files: list[Path] = ()) -> RecipeSet:
     """Resolve `pmpm build` arguments: a stack file, render output dirs or recipe dirs."""
     from .api import render_file
+    from .render import MANIFEST
 
     targets = list(targets) or [Path("recipes")]
     recipes: list[Path] = []
@@ -299,6 +299,10 @@ class Builder:
     def _ensure_gate_packages(self) -> None:
         """Publish the CPU-gate metapackages that compiled packages depend on, once per channel."""
         present = {r["version"] for r in self.channel.packages().values() if r["name"] == microarch.GATE_PACKAGE}
+        if len(present) == len(set(microarch.LEVELS.values())):
+            return
+        from .render import render_gate_recipes
+
         recipes = [p for p in render_gate_recipes(self.state / "gates") if p.parent.name[5:] not in present]
         files: list[Path] = []
         for recipe in recipes:

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from . import __version__
 
 IN_PLACE_KINDS = ("cmake", "meson")
@@ -111,6 +109,8 @@ class DirtyWorkspace:
 
     def prepare(self, recipe_path: Path, sources: list[Path], kind: str) -> Path:
         """Write the derived recipe and sync the source mirror; returns the recipe to build."""
+        from ruamel.yaml import YAML
+
         yaml = YAML(typ="rt")
         recipe = yaml.load(recipe_path.read_text())
         env: dict[str, str] = {"PMPM_BUILD_DIR": str(self.build_dir)}

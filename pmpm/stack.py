@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from .errors import StackError
+from .order import topological_order
 
 KINDS = ("cmake", "meson", "autotools", "make", "python", "script")
 KIND_ARGS = {"cmake_args": "cmake", "meson_args": "meson", "configure_args": "autotools",
@@ -236,18 +237,6 @@ def local_deps(package: Package, packages: list[Package]) -> list[str]:
     reqs = package.requirements
     named = [spec.split()[0].split("=")[0].split("<")[0].split(">")[0] for spec in [*reqs.build, *reqs.host, *reqs.run]]
     return list(dict.fromkeys([*package.depends, *(n for n in named if n in names and n != package.name)]))
-
-
-def topological_order(graph: dict[str, list[str]]) -> list[str]:
-    sorter = graphlib.TopologicalSorter(graph)
-    sorter.prepare()
-    order: list[str] = []
-    position = {name: i for i, name in enumerate(graph)}
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=position.__getitem__)
-        order.extend(ready)
-        sorter.done(*ready)
-    return order
 
 
 # --- loading -----------------------------------------------------------------------

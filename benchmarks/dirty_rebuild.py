@@ -1,0 +1,113 @@
+"""Benchmark (issue 4): clean build vs `pmpm build --dirty` vs the build system's own incremental build.
+
+Generates a C library of N translation units (default 64) with a test program linking it,
+as one CMake package, and reports in one run:
+  clean        `pmpm build` of the rendered package from scratch (fresh channel and state)
+  dirty        `pmpm build --dirty` after changing one .c file (the dirty tree already exists)
+  incremental  the same kind of one-file change rebuilt by hand with `cmake --build` in the
+               persistent build tree pmpm keeps (the build system alone, no packaging)
+  no-op        `pmpm build` of a 10-package stack where nothing changed
+Targets: dirty <= 15% of clean and <= incremental + 1.5 s; no-op <= 1.0 s.
+
+Usage: python benchmarks/dirty_rebuild.py [--units N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_overhead import generate as generate_ten  # noqa: E402
+
+HEADER = "#include <math.h>\n#include <stddef.h>\n"
+# One group of numerical kernels; a unit repeats it GROUPS times (~150 lines), about the size of a
+# real library's translation unit, so that "clean" is not dominated by fixed costs.
+GROUPS = 24
+UNIT = """\
+double u{name}_poly(const double *x, size_t n) {{ double s = 0; for (size_t k = 0; k < n; k++) s += ((x[k] * {a} + 1.0) * x[k] - 2.0) * x[k] + {i}; return s; }}
+void u{name}_axpy(double *y, const double *x, double a, size_t n) {{ for (size_t k = 0; k < n; k++) y[k] += a * x[k] + {i}; }}
+double u{name}_norm(const double *x, size_t n) {{ double s = 0; for (size_t k = 0; k < n; k++) s += x[k] * x[k]; return sqrt(s); }}
+void u{name}_stencil(double *out, const double *in, size_t n) {{ for (size_t k = 1; k + 1 < n; k++) out[k] = 0.25 * in[k - 1] + 0.5 * in[k] + 0.25 * in[k + 1] + {i}; }}
+void u{name}_matmul(double *c, const double *a, const double *b, size_t n) {{
+    for (size_t p = 0; p < n; p++) for (size_t q = 0; q < n; q++) {{ double s = 0; for (size_t r = 0; r < n; r++) s += a[p * n + r] * b[r * n + q]; c[p * n + q] = s + {i}; }}
+}}
+double u{name}_mix(double v) {{ return sin(v) * cos(v * {a}) + exp(-v * v) + u{name}_norm(&v, 1); }}
+"""
+
+
+def unit_source(i: int) -> str:
+    groups = [UNIT.format(name=f"{i}" if g == 0 else f"{i}_{g}", i=i + g, a=1 + i / 100 + g / 1000) for g in range(GROUPS)]
+    return HEADER + "".join(groups)
+
+
+def generate(root: Path, units: int) -> Path:
+    src = root / "biglib"
+    (src / "src").mkdir(parents=True)
+    for i in range(units):
+        (src / "src" / f"u{i:03d}.c").write_text(unit_source(i))
+    (src / "test.c").write_text(
+        "#include <stdio.h>\n#include <stddef.h>\n" + "".join(f"double u{i:d}_mix(double);\n" for i in range(units)) +
+        "int main(void) { double s = 0;\n" + "".join(f"  s += u{i}_mix(0.5);\n" for i in range(units)) +
+        '  printf("%f\\n", s); return 0; }\n')
+    (src / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.16)\nproject(biglib C)\nfile(GLOB UNITS src/*.c)\n"
+        "add_library(big ${UNITS})\ntarget_link_libraries(big m)\nadd_executable(bigtest test.c)\n"
+        "target_link_libraries(bigtest big)\ninstall(TARGETS big bigtest)\n")
+    stack = root / "big.yml"
+    stack.write_text("name: big\nchannels: []\ndependencies: []\n_pmpm:\n  packages:\n"
+                     "    - name: biglib\n      version: \"1.0\"\n      source: {path: biglib}\n      kind: cmake\n"
+                     "      tests: {commands: [bigtest]}\n")
+    return stack
+
+
+def timed(cmd: list, cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}\n{proc.stderr}")
+    return time.perf_counter() - start
+
+
+def change(unit: Path, marker: int) -> None:
+    unit.write_text(unit.read_text() + f"double changed_{marker}(double v) {{ return v * {marker}; }}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--units", type=int, default=64)
+    args = parser.parse_args()
+    pmpm = [sys.executable, "-m", "pmpm"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        stack = generate(root, args.units)
+        unit = root / "biglib" / "src" / "u007.c"
+        # The documented flow: render once, then build what was rendered.
+        timed([*pmpm, "render", stack, "--variant", "march=x86-64-v3"], root)
+        clean = timed([*pmpm, "build"], root)
+        timed([*pmpm, "build", "--dirty", "--force"], root)  # the first --dirty build creates the tree
+        change(unit, 1)
+        dirty = timed([*pmpm, "build", "--dirty"], root)
+        tree = next((root / ".pmpm" / "dirty" / "biglib").iterdir()) / "build"
+        change(unit, 2)
+        incremental = timed(["cmake", "--build", tree], root)
+        ten = root / "ten"
+        ten.mkdir()
+        ten_stack = generate_ten(ten, 10)
+        timed([*pmpm, "build", ten_stack], ten)
+        noop = min(timed([*pmpm, "build", ten_stack], ten) for _ in range(3))
+    lines = unit_source(0).count("\n")
+    print(f"{args.units} translation units of {lines} lines + test program, march=x86-64-v3, "
+          f"{Path('/proc/cpuinfo').read_text().count('processor')} cores")
+    print(f"  clean build          {clean:6.2f} s")
+    print(f"  --dirty, one .c      {dirty:6.2f} s  = {dirty / clean:5.1%} of clean (target <= 15%)")
+    print(f"  cmake --build alone  {incremental:6.2f} s  (dirty - incremental = {dirty - incremental:.2f} s, target <= 1.5 s)")
+    print(f"  no-op, 10 packages   {noop:6.2f} s  (target <= 1.0 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Dependency order of local packages, shared by the stack (validation) and build (plan)."""
+
+from __future__ import annotations
+
+import graphlib
+
+
+def topological_order(graph: dict[str, list[str]]) -> list[str]:
+    """Dependencies first; ties keep the graph's insertion order, so plans are deterministic."""
+    sorter = graphlib.TopologicalSorter(graph)
+    sorter.prepare()
+    order: list[str] = []
+    position = {name: i for i, name in enumerate(graph)}
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=position.__getitem__)
+        order.extend(ready)
+        sorter.done(*ready)
+    return order
