@@ -8,6 +8,7 @@ revision, or the version of any other source.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,10 +59,17 @@ class Catalogue:
         return Package.model_validate(dict(read_yaml(self.directory / f"{name}.yml"), name=name))
 
 
+def _version_of(ref: str, base: str) -> str:
+    """The conda version a git ref stands for: `v0.3.28` -> 0.3.28; a branch -> BASE+git.BRANCH."""
+    tag = re.fullmatch(r"[vV]?(\d+(?:\.\d+)*[A-Za-z0-9.]*)", ref)
+    return tag.group(1) if tag else f"{base}+git.{re.sub(r'[^A-Za-z0-9_.]', '_', ref)}"
+
+
 def _apply_ref(data: dict, ref: str, where: "_Where") -> None:
     source = dict(data.get("source") or {})
     if "git" in source:
         source["rev"] = ref
+        data["version"] = _version_of(ref, str(data.get("version", "0")))
     elif "pypi" in source:
         data["version"] = ref
         source["pypi"] = f"{source['pypi'].split('==')[0]}=={ref}"

@@ -86,6 +86,7 @@ class Renderer:
             run_exports=compiled and package.run_exports,
             use_keys="[" + ", ".join([*FLAG_KEYS, *DERIVED_KEYS]) + "]",
             about=_about(package), compiler_id=self.compiler_id, gate_package=microarch.GATE_PACKAGE,
+            script_env=sorted(package.env.items()),
         )
 
     def _requirements(self, package: Package, var) -> dict[str, list[str]]:
@@ -93,7 +94,8 @@ class Renderer:
         host = list(package.requirements.host)
         run = list(package.requirements.run)
         if self.stack.compiler == "conda" and package.noarch is None:
-            build = [var("compiler('c')"), var("compiler('cxx')"), *_KIND_BUILD_TOOLS[package.kind], *build]
+            compilers = [var(f"compiler('{language}')") for language in package.compilers]
+            build = [*compilers, *_KIND_BUILD_TOOLS[package.kind], *build]
         if package.kind == "python":
             host = _ensure(host, ["python", "pip", "setuptools"])
             run = _ensure(run, ["python"])
@@ -124,8 +126,13 @@ def _source(package: Package, stack_dir: Path, recipe_dir: Path) -> list[tuple[s
     if src.url:
         return [("url", src.url), ("sha256", src.sha256)]
     name, version = src.pypi.split("==")
-    url = f"https://pypi.org/packages/source/{name[0]}/{name}/{name}-{version}.tar.gz"
-    return [("url", url)] + ([("sha256", src.sha256)] if src.sha256 else [])
+    if src.sha256:
+        return [("url", f"https://pypi.org/packages/source/{name[0]}/{name}/{name}-{version}.tar.gz"),
+                ("sha256", src.sha256)]
+    from .sources import resolve_sdist  # only when the stack gives no checksum: asks pip
+
+    sdist = resolve_sdist(src.pypi)
+    return [("url", sdist.url(name)), ("sha256", sdist.sha256)]
 
 
 def _about(package: Package) -> list[tuple[str, str]]:

@@ -128,6 +128,8 @@ class Package(_Model):
     build_number: int = Field(0, ge=0)
     noarch: Literal["python", "generic"] | None = None
     run_exports: bool = True
+    compilers: list[Literal["c", "cxx", "fortran", "cuda", "rust", "go"]] = ["c", "cxx"]
+    env: dict[str, str] = {}
 
     @field_validator("name")
     @classmethod
