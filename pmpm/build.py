@@ -23,7 +23,7 @@ import rattler_build
 from filelock import FileLock
 
 from . import microarch
-from .channel import LocalChannel
+from .channel import LocalChannel, search_order
 from .errors import BuildFailed, RecipeError
 from .order import topological_order
 from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, source_dirs
@@ -246,7 +246,8 @@ class Builder:
         self.variants = variants
         self.channel = LocalChannel(options.channel)
         self.reporter = reporter or _Silent()
-        self.channels = [self.channel.url, *_upstream(upstream, options)]
+        self.channels = search_order(self.channel, upstream, options.channels,
+                                     override=options.override_channels, offline=options.offline)
         self.state = options.state_dir.absolute()
 
     def run(self, jobs: list[Job]) -> BuildReport:
@@ -391,13 +392,6 @@ def _recipe_kind(recipe: Path) -> str:
 
     match = re.search(r"^\s+kind: (\w+)\s*$", recipe.read_text(), re.M)
     return match.group(1) if match else "script"
-
-
-def _upstream(channels: list[str], options: BuildOptions) -> list[str]:
-    chosen = list(options.channels) + ([] if options.override_channels else list(channels))
-    if options.offline:
-        chosen = [c for c in chosen if c.startswith("file:") or Path(c).is_dir()]
-    return [Path(c).absolute().as_uri() if Path(c).is_dir() else c for c in dict.fromkeys(chosen)]
 
 
 def _put_engine_tools_on_path() -> None:

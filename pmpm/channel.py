@@ -27,6 +27,27 @@ SUBDIRS = ("noarch", "linux-64")
 PART = ".part"
 
 
+def channel_url(channel: str | Path) -> str:
+    """Directories become file:// URLs; names (conda-forge) and URLs pass through."""
+    text = str(channel)
+    if "://" not in text and (Path(text).is_dir() or text.startswith((".", "/"))):
+        return Path(text).absolute().as_uri()
+    return text
+
+
+def search_order(local: "LocalChannel", stack_channels: list[str], extra: list[str] = (), *,
+                 override: bool = False, offline: bool = False) -> list[str]:
+    """The local channel first, then -c channels, then the stack's (unless overridden).
+
+    Offline keeps only file:// channels. Shared by `build` and `create` so both see the same world.
+    """
+    chosen = list(extra) + ([] if override else list(stack_channels))
+    urls = [channel_url(c) for c in chosen]
+    if offline:
+        urls = [u for u in urls if u.startswith("file:")]
+    return list(dict.fromkeys([local.url, *urls]))
+
+
 class LocalChannel:
     """A directory laid out as a conda channel."""
 

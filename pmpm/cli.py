@@ -191,3 +191,153 @@ def _human(size: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size} B"
+
+
+def _envs_dir() -> Path:
+    return Path(os.environ.get("PMPM_ENVS_DIR") or Path.home() / ".pmpm" / "envs")
+
+
+def _target_prefix(prefix: Path | None, name: str | None) -> Path:
+    if (prefix is None) == (name is None):
+        raise click.UsageError("give exactly one of -p/--prefix PATH or -n/--name NAME")
+    return prefix if prefix is not None else _envs_dir() / name
+
+
+def _channel_options(function):
+    for option in reversed([
+        click.option("--channel", "channel", type=click.Path(path_type=Path), default=Path("local-channel"),
+                     show_default=True, help="The local channel built by `pmpm build`; searched first."),
+        click.option("-c", "--upstream", "upstream", multiple=True, metavar="CHANNEL",
+                     help="Extra channel (name, URL or directory), after the local one."),
+        click.option("--override-channels", is_flag=True, help="Ignore the stack's channels."),
+        click.option("--offline", is_flag=True, help="Use only file:// channels."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _target_options(function):
+    function = click.option("-n", "--name", help="Environment name, under $PMPM_ENVS_DIR (default ~/.pmpm/envs).")(function)
+    return click.option("-p", "--prefix", type=click.Path(path_type=Path), help="Environment path.")(function)
+
+
+def _request(stack, channel, upstream, override_channels, offline):
+    from .channel import LocalChannel
+    from .environment import request_for
+
+    return request_for(stack, LocalChannel(channel), extra_channels=list(upstream),
+                       override_channels=override_channels, offline=offline)
+
+
+@cli.command()
+@click.argument("stack", type=click.Path(path_type=Path))
+@_target_options
+@_channel_options
+@click.option("--locked", is_flag=True, help="Install exactly the packages of the stack's lock file (see `pmpm lock`).")
+@click.option("--lock-file", type=click.Path(path_type=Path), help="Lock file for --locked (default: STACK.lock).")
+def create(stack: Path, prefix: Path | None, name: str | None, channel: Path, upstream: tuple[str, ...],
+           override_channels: bool, offline: bool, locked: bool, lock_file: Path | None) -> None:
+    """Create the stack's environment: its conda dependencies plus its locally built packages.
+
+    \b
+    The local channel comes first with strict priority, so a local build always wins
+    over a package of the same name upstream; builds for a CPU this host lacks are
+    never chosen (set CONDA_OVERRIDE_ARCHSPEC=x86_64_v3 to solve for another host).
+    The stack's pip: list is then installed with the environment's own pip.
+
+    \b
+    Examples:
+      pmpm create stacks/demo.yml -p ./env
+      pmpm create stack.yml -n hpc -c ./mirror --override-channels
+      pmpm lock stack.yml && pmpm create stack.yml -p ./env --locked
+    """
+    from .environment import create as run_create, lock_paths, read_lock
+    from .stack import load_stack
+
+    target = _target_prefix(prefix, name)
+    loaded = load_stack(stack)
+    if locked:
+        records = read_lock(lock_file or lock_paths(loaded.path)[0])
+        done = run_create(loaded, target, records=records, command=f"pmpm create {stack} --locked")
+    else:
+        request = _request(loaded, channel, upstream, override_channels, offline)
+        done = run_create(loaded, target, request, command=f"pmpm create {stack}")
+    _report_environment(done)
+
+
+def _report_environment(prefix: Path) -> None:
+    from collections import Counter
+
+    records = [json.loads(p.read_text()) for p in sorted((prefix / "conda-meta").glob("*.json"))]
+    click.echo(f"created {prefix}: {len(records)} packages")
+    for channel, count in sorted(Counter(r.get("channel", "?").rstrip("/") for r in records).items()):
+        click.echo(f"  {count:4d} from {channel}")
+
+
+@cli.command()
+@click.argument("stack", type=click.Path(path_type=Path))
+@_channel_options
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Lock file (default: STACK.lock; the @EXPLICIT list goes beside it).")
+def lock(stack: Path, channel: Path, upstream: tuple[str, ...], override_channels: bool, offline: bool,
+         output: Path | None) -> None:
+    """Solve the stack and write a lock file plus an @EXPLICIT package list.
+
+    \b
+    STACK.lock uses rattler's lock format (as pixi.lock does); STACK-linux-64.txt is
+    an @EXPLICIT list of URLs and md5s for `conda create --file`. Install exactly these
+    packages later with `pmpm create STACK --locked`.
+    """
+    from .environment import lock_paths, solve_request, write_lock
+    from .stack import load_stack
+
+    loaded = load_stack(stack)
+    request = _request(loaded, channel, upstream, override_channels, offline)
+    records = solve_request(request)
+    lock_path, explicit = lock_paths(loaded.path)
+    if output is not None:
+        lock_path, explicit = output, output.with_name(f"{output.stem}-linux-64.txt")
+    write_lock(records, request.channels, lock_path, explicit)
+    click.echo(f"locked {len(records)} packages: {lock_path} and {explicit}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_target_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(prefix: Path | None, name: str | None, command: tuple[str, ...]) -> None:
+    """Run COMMAND inside an environment, activated (PATH, CONDA_PREFIX, activate.d scripts).
+
+    \b
+    Example:
+      pmpm run -p ./env kern 1000000 100
+    """
+    from .environment import run as run_in
+
+    sys.stdout.flush()
+    sys.exit(run_in(_target_prefix(prefix, name), command))
+
+
+@cli.command()
+@click.argument("stack", type=click.Path(path_type=Path))
+@_target_options
+@_channel_options
+@click.option("--variant", "variants", multiple=True, metavar="KEY=VALUE", help=VARIANT_HELP)
+@click.option("-m", "--variant-config", "configs", multiple=True, type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True, help="Parallel builds.")
+def install(stack: Path, prefix: Path | None, name: str | None, channel: Path, upstream: tuple[str, ...],
+            override_channels: bool, offline: bool, variants: tuple[str, ...], configs: tuple[Path, ...], jobs: int) -> None:
+    """Render, build and create in one go: `pmpm install stack.yml -p ./env`."""
+    from .build import BuildOptions, build as run_build, raise_for_failures
+    from .environment import create as run_create
+    from .progress import reporter_for
+    from .stack import load_stack
+
+    target = _target_prefix(prefix, name)
+    options = BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
+                           offline=offline, jobs=jobs)
+    with reporter_for() as reporter:
+        report = run_build([stack], options, overrides=list(variants), config_files=list(configs), reporter=reporter)
+    raise_for_failures(report)
+    loaded = load_stack(stack)
+    done = run_create(loaded, target, _request(loaded, channel, upstream, override_channels, offline),
+                      command=f"pmpm install {stack}")
+    _report_environment(done)

@@ -11,17 +11,24 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import rattler
-from rattler import Gateway, MatchSpec, Override, VirtualPackage, VirtualPackageOverrides
+from rattler import (Gateway, LockChannel, LockFile, LockPlatform, MatchSpec, Override, VirtualPackage,
+                     VirtualPackageOverrides)
 from rattler.exceptions import GatewayError, InvalidMatchSpecError, SolverError
 from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, activate
 
 from . import __version__
+from .channel import LocalChannel, channel_url, search_order
 from .errors import SolveError
+
+if TYPE_CHECKING:
+    from .stack import Stack
 
 PLATFORMS = ["linux-64", "noarch"]
 
@@ -29,14 +36,6 @@ PLATFORMS = ["linux-64", "noarch"]
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "pmpm" / "pkgs"
-
-
-def channel_url(channel: str | Path) -> str:
-    """Directories become file:// URLs; names and URLs pass through."""
-    text = str(channel)
-    if "://" not in text and (Path(text).is_dir() or text.startswith((".", "/"))):
-        return Path(text).absolute().as_uri()
-    return text
 
 
 def virtual_packages(archspec: str | None = None) -> list:
@@ -108,3 +107,122 @@ def _first_line(exc: BaseException) -> str:
 def _solver_message(exc: SolverError) -> str:
     text = str(exc).strip()
     return text.split("because of:", 1)[-1].strip() if "because of:" in text else text
+
+
+# --- the stack's final environment ---------------------------------------------------
+
+@dataclass
+class EnvironmentRequest:
+    """What `create` and `lock` solve: specs, channels in priority order, the target CPU."""
+
+    specs: list[str]
+    channels: list[str]
+    archspec: str | None = None
+
+
+def request_for(stack: "Stack", local: LocalChannel, *, extra_channels: Sequence[str] = (),
+                override_channels: bool = False, offline: bool = False, archspec: str | None = None) -> EnvironmentRequest:
+    """The stack's conda dependencies plus its local packages, local builds pinned to the local channel.
+
+    Strict channel priority already keeps dependencies local; a root spec needs the explicit
+    `channel::name` form, or the solver may take a higher version of the same name upstream.
+    """
+    if not local.path.is_dir() and stack.packages:
+        raise SolveError(f"{local.path}: no local channel (run `pmpm build {stack.path}` first, or pass --channel)")
+    channels = search_order(local, stack.channels, list(extra_channels), override=override_channels, offline=offline)
+    if not local.path.is_dir():
+        channels.remove(local.url)  # a plain environment.yml: nothing built here
+    local_names = {record["name"] for record in local.packages().values()} if local.path.is_dir() else set()
+    missing = [p.name for p in stack.packages if p.name not in local_names]
+    if missing:
+        raise SolveError(f"{local.path}: no build of {', '.join(missing)} (run `pmpm build {stack.path}` first)")
+    wanted = [*stack.conda_specs, *(p.name for p in stack.packages if p.name not in _spec_names(stack.conda_specs))]
+    specs = [f"{local.url}::{spec}" if _spec_name(spec) in local_names else spec for spec in wanted]
+    return EnvironmentRequest(specs, channels, archspec)
+
+
+def _spec_name(spec: str) -> str:
+    return re.split(r"[\s=<>!~\[]", spec.strip(), maxsplit=1)[0]
+
+
+def _spec_names(specs: Sequence[str]) -> set[str]:
+    return {_spec_name(s) for s in specs}
+
+
+def solve_request(request: EnvironmentRequest) -> list:
+    return solve(request.specs, request.channels, archspec=request.archspec)
+
+
+def create(stack: "Stack", prefix: str | Path, request: EnvironmentRequest | None = None, *,
+           records: list | None = None, cache_dir: Path | None = None, command: str = "pmpm create") -> Path:
+    """Solve (or take locked records), install, then apply the stack's `pip:` list."""
+    records = records if records is not None else solve_request(request)
+    specs = request.specs if request else [f"{r.name.normalized}=={r.version}={r.build}" for r in records]
+    prefix = install(records, prefix, specs=specs, cache_dir=cache_dir, command=command)
+    pip_install(prefix, stack.pip_requirements)
+    return prefix
+
+
+def pip_install(prefix: Path, requirements: Sequence[str]) -> None:
+    """The stack's `pip:` list, installed by the environment's own pip, as conda env create does."""
+    if not requirements:
+        return
+    python = prefix / "bin" / "python"
+    if not python.exists():
+        raise SolveError(f"{prefix}: the stack has a pip: list but the environment has no python (add python and pip to dependencies)")
+    proc = subprocess.run([str(python), "-m", "pip", "install", "--no-input", *requirements],
+                          env=activated_environment(prefix), capture_output=True, text=True)
+    if proc.returncode:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise SolveError(f"{prefix}: pip install {' '.join(requirements)} failed:\n{tail}")
+
+
+# --- lock files ----------------------------------------------------------------------
+
+LOCK_PLATFORM = "linux-64"
+
+
+def write_lock(records: list, channels: Sequence[str], lock_path: Path, explicit_path: Path) -> None:
+    """rattler's lock format (what pixi writes) and conda's @EXPLICIT list, both atomically."""
+    platform = LockPlatform(LOCK_PLATFORM)
+    lock = LockFile([platform])
+    lock.set_channels("default", [LockChannel(c) for c in channels])
+    for record in sorted(records, key=lambda r: r.name.normalized):
+        lock.add_conda_package("default", platform, record)
+    tmp = lock_path.with_name(f".{lock_path.name}.tmp")
+    lock.to_path(tmp)
+    os.replace(tmp, lock_path)
+    lines = ["# This file may be used to create an environment using:",
+             f"# $ conda create --prefix <env> --file {explicit_path.name}",
+             f"# platform: {LOCK_PLATFORM}", "@EXPLICIT"]
+    lines += [f"{r.url}#{r.md5.hex()}" for r in sorted(records, key=lambda r: r.name.normalized)]
+    tmp = explicit_path.with_name(f".{explicit_path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, explicit_path)
+
+
+def read_lock(lock_path: Path) -> list:
+    """The exact records of a lock file, for `create --locked`."""
+    try:
+        lock = LockFile.from_path(lock_path)
+    except Exception as exc:  # rattler's parse errors
+        raise SolveError(f"{lock_path}: not a readable lock file: {_first_line(exc)} (run `pmpm lock` again)") from None
+    environment = lock.default_environment()
+    platform = next((p for p in lock.platforms() if p.name == LOCK_PLATFORM), None)
+    if environment is None or platform is None:
+        raise SolveError(f"{lock_path}: no default environment for {LOCK_PLATFORM} (run `pmpm lock` again)")
+    return environment.conda_repodata_records_for_platform(platform)
+
+
+def lock_paths(stack_path: Path) -> tuple[Path, Path]:
+    """`STACK.lock` and `STACK-linux-64.txt` beside the stack file."""
+    return stack_path.with_suffix(".lock"), stack_path.with_name(f"{stack_path.stem}-{LOCK_PLATFORM}.txt")
+
+
+def run(prefix: str | Path, argv: Sequence[str]) -> int:
+    """Run a command with the environment activated; returns its exit code."""
+    env = activated_environment(prefix)
+    try:
+        return subprocess.run(list(argv), env=env).returncode
+    except FileNotFoundError:
+        raise SolveError(f"{argv[0]}: command not found in {prefix} or on PATH") from None

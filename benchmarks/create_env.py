@@ -1,0 +1,89 @@
+"""Benchmark (issue 6): `pmpm create` vs raw py-rattler solve+install, in the same run.
+
+Builds a local channel of N packages (default 32, each F files of 12 KB, default F=300, so
+~10k files in all, the size of a python + numpy environment; chained dependencies) with pmpm, then creates the environment of all of them repeatedly, both ways,
+each as a fresh process (what a user waits for):
+  pmpm   `pmpm create stack.yml -p PREFIX`
+  raw    a Python script doing rattler.solve + rattler.install and nothing else
+with a cold package cache (new cache dir each time) and a warm one. Target: pmpm <= 1.3x raw.
+
+Usage: python benchmarks/create_env.py [--packages N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RAW = """
+import asyncio, sys, rattler
+channel, prefix, cache, *specs = sys.argv[1:]
+records = asyncio.run(rattler.solve([channel], specs, platforms=["linux-64", "noarch"],
+                                    virtual_packages=rattler.VirtualPackage.detect()))
+asyncio.run(rattler.install(records, target_prefix=prefix, cache_dir=cache, show_progress=False))
+"""
+
+
+def generate(root: Path, count: int, files: int) -> Path:
+    lines = ["name: bench-env", "channels: []", "dependencies: []", "_pmpm:", "  packages:"]
+    for i in range(count):
+        script = (f"mkdir -p $PREFIX/share/p{i} && for f in $(seq 1 {files}); do head -c 9000 /dev/urandom | base64 "
+                  f"> $PREFIX/share/p{i}/data$f.txt; done")
+        lines += [f"    - name: p{i:02d}", "      version: \"1.0\"", "      source: {path: .}", "      kind: script",
+                  "      noarch: generic", f"      script: [\"{script}\"]"]
+        if i:
+            lines.append(f"      depends: [p{i - 1:02d}]")
+    (root / "stack.yml").write_text("\n".join(lines) + "\n")
+    return root / "stack.yml"
+
+
+def timed(cmd: list, env: dict | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **(env or {})})
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--packages", type=int, default=32)
+    parser.add_argument("--files", type=int, default=300, help="files per package")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        stack = generate(root, args.packages, args.files)
+        subprocess.run([sys.executable, "-m", "pmpm", "build", str(stack), "--no-test", "-j", "2"], cwd=root,
+                       check=True, capture_output=True)
+        channel = (root / "local-channel").as_uri()
+        specs = [f"p{i:02d}" for i in range(args.packages)]
+        results = {}
+        for cache_kind in ("cold", "warm"):
+            for tool in ("raw", "pmpm"):
+                times = []
+                for n in range(args.repeat):
+                    prefix = root / f"env-{tool}-{cache_kind}-{n}"
+                    cache = root / (f"cache-{tool}-{n}" if cache_kind == "cold" else "cache-warm")
+                    if tool == "raw":
+                        cmd = [sys.executable, "-c", RAW, channel, str(prefix), str(cache), *specs]
+                        times.append(timed(cmd))
+                    else:
+                        cmd = [sys.executable, "-m", "pmpm", "create", str(stack), "-p", str(prefix),
+                               "--channel", str(root / "local-channel")]
+                        times.append(timed(cmd, {"XDG_CACHE_HOME": str(cache)}))
+                    installed = len(list((prefix / "conda-meta").glob("*.json")))
+                    assert installed == args.packages, installed
+                results[(cache_kind, tool)] = min(times)
+    print(f"create an environment of {args.packages} packages ({args.files} files of 12 KB each) from a local channel; "
+          f"min of {args.repeat} fresh processes")
+    for cache_kind in ("cold", "warm"):
+        raw, mine = results[(cache_kind, "raw")], results[(cache_kind, "pmpm")]
+        print(f"  {cache_kind} cache: raw py-rattler {raw:.3f}s, pmpm create {mine:.3f}s, ratio {mine / raw:.2f}x (target <= 1.3x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""`pmpm create`, `lock`, `run`: final environments from the local channel plus upstream."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import subprocess
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from conftest import STACKS, pmpm
+
+pytestmark = pytest.mark.slow
+
+
+def installed(prefix: Path) -> dict[str, dict]:
+    return {r["name"]: r for r in (json.loads(p.read_text()) for p in (prefix / "conda-meta").glob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def three_levels(tmp_path_factory) -> Path:
+    """The demo built for x86-64 levels 1, 3 and 4 into one channel."""
+    root = tmp_path_factory.mktemp("levels")
+    pmpm("build", STACKS / "demo.yml", "--variant", "march=x86-64,x86-64-v3,x86-64-v4", cwd=root)
+    return root
+
+
+@pytest.fixture()
+def served(three_levels):
+    """The same channel over HTTP on 127.0.0.1 (a thread: stops with the test)."""
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(three_levels / "local-channel"))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_create_from_file_channel_runs_the_program_and_writes_history(three_levels, tmp_path):
+    prefix = tmp_path / "env"
+    pmpm("create", STACKS / "demo.yml", "-p", prefix, cwd=three_levels)
+    out = pmpm("run", "-p", prefix, "kern", "1000", cwd=tmp_path).stdout
+    assert f"prefix={prefix}" in out and "sum=" in out
+    history = (prefix / "conda-meta" / "history").read_text()
+    assert history.startswith("==> ") and "# cmd: pmpm create" in history
+    assert f"+{(three_levels / 'local-channel').as_uri()}::kern-cli-0.1.0-" in history
+    assert pmpm("run", "-p", prefix, "sh", "-c", "exit 7", cwd=tmp_path, check=False).returncode == 7
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("x86_64_v2", "_x86_64_0"), ("x86_64_v3", "_x86_64_v3_0"), ("x86_64_v4", "_x86_64_v4_0"),
+    ("haswell", "_x86_64_v3_0"), ("skylake_avx512", "_x86_64_v4_0"), ("nehalem", "_x86_64_0"),
+])
+def test_each_host_gets_the_most_optimized_build_it_can_run(three_levels, tmp_path, host, expected):
+    prefix = tmp_path / "env"
+    pmpm("create", STACKS / "demo.yml", "-p", prefix, cwd=three_levels, env={"CONDA_OVERRIDE_ARCHSPEC": host})
+    packages = installed(prefix)
+    assert packages["libkern"]["build"].endswith(expected) and packages["kern-cli"]["build"].endswith(expected)
+
+
+def test_a_host_below_every_build_cannot_install(three_levels, tmp_path):
+    only_v4 = tmp_path / "v4-only"
+    shutil.copytree(three_levels / "local-channel", only_v4)
+    for f in only_v4.glob("linux-64/*.conda"):
+        if "_x86_64_v4_" not in f.name:
+            f.unlink()
+    pmpm("build", STACKS / "demo.yml", "--channel", only_v4, "--variant", "march=x86-64-v4", cwd=tmp_path)  # re-index
+    proc = pmpm("create", STACKS / "demo.yml", "-p", tmp_path / "env", "--channel", only_v4, cwd=tmp_path,
+                check=False, env={"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot be solved" in proc.stderr and "_x86_64-microarch-level" in proc.stderr
+    assert not (tmp_path / "env" / "bin" / "kern").exists()
+
+
+def test_local_build_wins_over_a_newer_upstream_package_of_the_same_name(three_levels, tmp_path):
+    upstream = tmp_path / "upstream"
+    (tmp_path / "up.yml").write_text("""\
+name: upstream
+_pmpm:
+  packages:
+    - {name: libkern, version: "9.9.9", source: {path: .}, kind: script, noarch: generic,
+       script: ["mkdir -p $PREFIX/share && echo upstream > $PREFIX/share/libkern-upstream"]}
+""")
+    pmpm("build", "up.yml", "--channel", upstream, cwd=tmp_path)
+    stack = tmp_path / "demo.yml"
+    stack.write_text((STACKS / "demo.yml").read_text().replace("channels: []", f"channels: [{upstream.as_uri()}]"))
+    shutil.copytree(STACKS / "demo", tmp_path / "demo")
+    prefix = tmp_path / "env"
+    pmpm("create", stack, "-p", prefix, "--channel", three_levels / "local-channel", cwd=tmp_path)
+    assert installed(prefix)["libkern"]["version"] == "0.1.0"
+    assert not (prefix / "share" / "libkern-upstream").exists()
+
+
+def test_lock_round_trip_reproduces_identical_records(three_levels, tmp_path):
+    stack = tmp_path / "demo.yml"
+    shutil.copy(STACKS / "demo.yml", stack)
+    shutil.copytree(STACKS / "demo", tmp_path / "demo")
+    channel = ["--channel", three_levels / "local-channel"]
+    pmpm("lock", stack, *channel, cwd=tmp_path, env={"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"})
+    lock, explicit = tmp_path / "demo.lock", tmp_path / "demo-linux-64.txt"
+    assert lock.read_text().startswith("version: 7")
+    lines = explicit.read_text().splitlines()
+    assert "@EXPLICIT" in lines and all("#" in l for l in lines[lines.index("@EXPLICIT") + 1:])
+    from rattler import LockFile
+    from rattler.explicit_environment import ExplicitEnvironmentSpec
+
+    assert len(ExplicitEnvironmentSpec.from_path(explicit).packages) == 3
+    locked = LockFile.from_path(lock)
+    platform = next(p for p in locked.platforms() if p.name == "linux-64")
+    expected = {(r.name.normalized, str(r.version), str(r.build), r.sha256.hex())
+                for r in locked.default_environment().conda_repodata_records_for_platform(platform)}
+    prefix = tmp_path / "env"
+    pmpm("create", stack, "-p", prefix, "--locked", cwd=tmp_path)  # the host (v4) would pick v4 builds if it solved
+    got = {(r["name"], r["version"], r["build"], r["sha256"]) for r in installed(prefix).values()}
+    assert got == expected and any("_x86_64_v3_" in b for _, _, b, _ in got)
+
+
+def test_http_channel_works_like_file_for_create_and_lock(served, tmp_path):
+    (tmp_path / "consumer.yml").write_text(f"name: consumer\nchannels: [{served}]\ndependencies: [kern-cli]\n")
+    pmpm("lock", "consumer.yml", cwd=tmp_path, env={"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"})
+    assert f"{served}linux-64/kern-cli-0.1.0-" in (tmp_path / "consumer-linux-64.txt").read_text()
+    prefix = tmp_path / "env"
+    pmpm("create", "consumer.yml", "-p", prefix, cwd=tmp_path, env={"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"})
+    out = subprocess.run([prefix / "bin" / "kern", "10"], capture_output=True, text=True, check=True).stdout
+    assert "isa=avx2" in out and f"prefix={prefix}" in out
+    assert installed(prefix)["kern-cli"]["channel"].startswith("http://127.0.0.1:")
+
+
+def test_unreachable_channel_fails_with_one_clear_line(tmp_path):
+    (tmp_path / "s.yml").write_text("name: s\nchannels: ['http://127.0.0.1:1/']\ndependencies: [zlib]\n")
+    proc = pmpm("create", "s.yml", "-p", tmp_path / "env", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "cannot read channel" in proc.stderr and "127.0.0.1:1" in proc.stderr
+
+
+def test_unsolvable_stack_names_the_conflicting_spec(three_levels, tmp_path):
+    (tmp_path / "s.yml").write_text("name: s\nchannels: []\ndependencies: [kern-cli >=5]\n")
+    proc = pmpm("create", "s.yml", "-p", tmp_path / "env", "--channel", three_levels / "local-channel",
+                cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot be solved" in proc.stderr and "kern-cli >=5" in proc.stderr
