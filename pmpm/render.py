@@ -26,6 +26,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FORMATS = {"recipe.yaml": "recipe.yaml.j2", "meta.yaml": "meta.yaml.j2"}
 MANIFEST = "pmpm.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_./+=<>*!,~-][A-Za-z0-9_ ./+=<>*!,~()-]*$")
+_PEP517_BACKENDS = {"setuptools", "meson-python", "scikit-build-core", "flit-core", "hatchling", "poetry-core",
+                    "pdm-backend", "maturin"}
 _KIND_BUILD_TOOLS = {"cmake": ["cmake", "ninja"], "meson": ["meson", "ninja"], "autotools": ["make"],
                      "make": ["make"], "python": [], "script": ["make"]}
 
@@ -97,7 +99,8 @@ class Renderer:
             compilers = [var(f"compiler('{language}')") for language in package.compilers]
             build = [*compilers, *_KIND_BUILD_TOOLS[package.kind], *build]
         if package.kind == "python":
-            host = _ensure(host, ["python", "pip", "setuptools"])
+            backend_given = any(spec.split()[0] in _PEP517_BACKENDS for spec in host)
+            host = _ensure(host, ["python", "pip", *([] if backend_given else ["setuptools"])])
             run = _ensure(run, ["python"])
         local = {p.name: p for p in self.stack.packages}
         compiled = package.noarch is None

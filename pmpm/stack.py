@@ -130,6 +130,7 @@ class Package(_Model):
     run_exports: bool = True
     compilers: list[Literal["c", "cxx", "fortran", "cuda", "rust", "go"]] = ["c", "cxx"]
     env: dict[str, str] = {}
+    entry_points: list[str] = []
 
     @field_validator("name")
     @classmethod
@@ -154,8 +155,12 @@ class Package(_Model):
                 raise FieldError(field, f"{field} applies to kind {kind}, not {self.kind} (remove it or change kind)")
         if self.kind == "script" and not self.script:
             raise FieldError("kind", "kind script needs a script (add script: a list of shell lines)")
-        if self.noarch == "python" and self.kind != "python":
-            raise FieldError("noarch", "noarch: python needs kind python (set kind: python or remove noarch)")
+        if self.noarch == "python" and self.kind not in ("python", "script"):
+            raise FieldError("noarch", "noarch: python needs kind python or script (set kind: python or remove noarch)")
+        for index, entry in enumerate(self.entry_points):
+            if not re.fullmatch(r"[\w.-]+ *= *[\w.]+:[\w.]+", entry):
+                raise FieldError("entry_points", f"entry point {entry!r} must be 'NAME = module:function' "
+                                                 "(e.g. 'pmpm = pmpm.cli:main')")
         return self
 
 
