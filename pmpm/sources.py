@@ -45,7 +45,9 @@ def resolve_sdist(requirement: str) -> Sdist:
         return Sdist(known["filename"], known["sha256"], cache / known["filename"])
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+        # --no-binary NAME, not :all:, which would build the sdist's build backend from source too.
+        name = requirement.split("==")[0]
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", name, "--no-deps",
                                "--disable-pip-version-check", "-q", "-d", tmp, requirement],
                               capture_output=True, text=True)
         files = list(Path(tmp).iterdir())

@@ -63,7 +63,10 @@ def sdist(root: Path, requirement: str) -> Path:
     found = [p for p in directory.glob("*") if p.suffix in (".gz", ".zip", ".bz2", ".xz")] if directory.is_dir() else []
     if not found:
         directory.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "-q",
+        # --no-binary NAME, not :all: (which would also compile the sdist's build backend from source
+        # just to read its metadata).
+        name = requirement.split("==")[0]
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", name, "--no-deps", "-q",
                         "-d", str(directory), requirement], check=True, capture_output=True)
         found = [p for p in directory.iterdir() if p.is_file()]
     return found[0]
