@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -305,13 +306,14 @@ class Builder:
         from .render import render_gate_recipes
 
         recipes = [p for p in render_gate_recipes(self.state / "gates") if p.parent.name[5:] not in present]
-        files: list[Path] = []
-        for recipe in recipes:
-            private = self.state / "out" / f"{recipe.parent.name}.{os.getpid()}"
-            results = rattler_build.Stage0Recipe.from_file(recipe).run_build(output_dir=private, channels=[self.channel.url])
-            files += [Path(p) for r in results for p in r.packages]
+        scratch = self.state / "out" / f"gates.{os.getpid()}"
+        files = [Path(p) for recipe in recipes
+                 for result in rattler_build.Stage0Recipe.from_file(recipe).run_build(output_dir=scratch / recipe.parent.name,
+                                                                                     channels=[self.channel.url])
+                 for p in result.packages]
         if files:
             self.channel.publish(files)
+        shutil.rmtree(scratch, ignore_errors=True)
 
     def _explain(self, exc: BaseException) -> str:
         """The engine's one-line error, with what a user needs when a dependency is missing."""
@@ -327,8 +329,8 @@ class Builder:
 
     def _build_one(self, job: Job) -> JobResult:
         start = time.perf_counter()
-        print_ = self._fingerprint(job)
-        if not self.options.force and self._up_to_date(job, print_):
+        digest = self._fingerprint(job)
+        if not self.options.force and self._up_to_date(job, digest):
             return JobResult(job, "up to date", files=[self.channel.path / job.channel_key],
                              seconds=time.perf_counter() - start)
         log = _LogFile(self.state / "logs" / f"{job.label}.log", lambda text: self.reporter.phase(job, text))
@@ -338,13 +340,12 @@ class Builder:
         try:
             run = self._run_dirty if self.options.dirty else self._run_clean
             files, scratch = run(job, tool, log)
-        except rattler_build.RattlerBuildError as exc:
-            log.close()
+        except rattler_build.RattlerBuildError as exc:  # the log is line-buffered: tail() sees it all
             return JobResult(job, "failed", seconds=time.perf_counter() - start, log=log.path,
                              script_seconds=log.script_seconds, message=f"{self._explain(exc)}\n{log.tail()}")
         finally:
             log.close()
-        published = self.channel.publish(files, fingerprints={job.channel_key: print_})
+        published = self.channel.publish(files, fingerprints={job.channel_key: digest})
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         return JobResult(job, "built", files=published, seconds=time.perf_counter() - start,
@@ -382,14 +383,12 @@ class Builder:
                            sources=source_dirs(job.rendered.recipe, job.recipe),
                            environment=resolved_environment(specs, self.channels))
 
-    def _up_to_date(self, job: Job, print_: str) -> bool:
-        return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == print_
+    def _up_to_date(self, job: Job, digest: str) -> bool:
+        return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == digest
 
 
 def _recipe_kind(recipe: Path) -> str:
     """The pmpm build kind recorded in the recipe (hand-written recipes count as script)."""
-    import re
-
     match = re.search(r"^\s+kind: (\w+)\s*$", recipe.read_text(), re.M)
     return match.group(1) if match else "script"
 
