@@ -251,11 +251,10 @@ def create(stack: Path, prefix: Path | None, name: str | None, channel: Path, up
       pmpm create stack.yml -n hpc -c ./mirror --override-channels
       pmpm lock stack.yml && pmpm create stack.yml -p ./env --locked
     """
-    from .environment import create as run_create, lock_paths, read_lock
-    from .stack import load_stack
+    from .environment import create as run_create, lock_paths, read_lock, summarize
 
     target = _target_prefix(prefix, name)
-    loaded = load_stack(stack)
+    loaded = summarize(stack)
     if locked:
         records = read_lock(lock_file or lock_paths(loaded.path)[0])
         done = run_create(loaded, target, records=records, command=f"pmpm create {stack} --locked")
@@ -287,10 +286,9 @@ def lock(stack: Path, channel: Path, upstream: tuple[str, ...], override_channel
     an @EXPLICIT list of URLs and md5s for `conda create --file`. Install exactly these
     packages later with `pmpm create STACK --locked`.
     """
-    from .environment import lock_paths, solve_request, write_lock
-    from .stack import load_stack
+    from .environment import lock_paths, solve_request, summarize, write_lock
 
-    loaded = load_stack(stack)
+    loaded = summarize(stack)
     request = _request(loaded, channel, upstream, override_channels, offline)
     records = solve_request(request)
     lock_path, explicit = lock_paths(loaded.path)
@@ -327,9 +325,8 @@ def install(stack: Path, prefix: Path | None, name: str | None, channel: Path, u
             override_channels: bool, offline: bool, variants: tuple[str, ...], configs: tuple[Path, ...], jobs: int) -> None:
     """Render, build and create in one go: `pmpm install stack.yml -p ./env`."""
     from .build import BuildOptions, build as run_build, raise_for_failures
-    from .environment import create as run_create
+    from .environment import create as run_create, summarize
     from .progress import reporter_for
-    from .stack import load_stack
 
     target = _target_prefix(prefix, name)
     options = BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
@@ -337,7 +334,7 @@ def install(stack: Path, prefix: Path | None, name: str | None, channel: Path, u
     with reporter_for() as reporter:
         report = run_build([stack], options, overrides=list(variants), config_files=list(configs), reporter=reporter)
     raise_for_failures(report)
-    loaded = load_stack(stack)
+    loaded = summarize(stack)
     done = run_create(loaded, target, _request(loaded, channel, upstream, override_channels, offline),
                       command=f"pmpm install {stack}")
     _report_environment(done)

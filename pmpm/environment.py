@@ -15,7 +15,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import rattler
 from rattler import (Gateway, LockChannel, LockFile, LockPlatform, MatchSpec, Override, VirtualPackage,
@@ -26,9 +26,6 @@ from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, 
 from . import __version__
 from .channel import LocalChannel, channel_url, search_order
 from .errors import SolveError
-
-if TYPE_CHECKING:
-    from .stack import Stack
 
 PLATFORMS = ["linux-64", "noarch"]
 
@@ -112,6 +109,51 @@ def _solver_message(exc: SolverError) -> str:
 # --- the stack's final environment ---------------------------------------------------
 
 @dataclass
+class StackSummary:
+    """What an environment needs from a stack file: the conda part and the local package names."""
+
+    path: Path
+    channels: list[str]
+    conda_specs: list[str]
+    pip_requirements: list[str]
+    package_names: list[str]
+
+
+def summarize(stack_path: str | Path) -> StackSummary:
+    """The summary of a validated stack, cached by the file's content.
+
+    Validation (pydantic, ruamel, the catalogue) costs more than solving a small
+    environment; an unchanged stack was validated already. The key covers the stack's
+    bytes, the catalogue's entries and pmpm's version; any change validates afresh.
+    """
+    import hashlib
+    import json
+
+    path = Path(stack_path)
+    try:
+        content = path.read_bytes()
+    except OSError:
+        content = b""
+    catalogue_dir = Path(__file__).resolve().parent.parent / "catalogue"  # not pmpm.catalogue: it loads pydantic
+    catalogue = sorted((p.name, p.stat().st_mtime_ns) for p in catalogue_dir.glob("*.yml"))
+    key = hashlib.sha256(content + repr(catalogue).encode() + __version__.encode()).hexdigest()
+    cache = default_cache_dir().parent / "stacks" / f"{key}.json"
+    if content and cache.is_file():
+        data = json.loads(cache.read_text())
+        return StackSummary(path=path, **data)
+    from .stack import load_stack
+
+    stack = load_stack(path)
+    summary = StackSummary(path, stack.channels, stack.conda_specs, stack.pip_requirements,
+                           [p.name for p in stack.packages])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({k: v for k, v in vars(summary).items() if k != "path"}))
+    os.replace(tmp, cache)
+    return summary
+
+
+@dataclass
 class EnvironmentRequest:
     """What `create` and `lock` solve: specs, channels in priority order, the target CPU."""
 
@@ -120,23 +162,23 @@ class EnvironmentRequest:
     archspec: str | None = None
 
 
-def request_for(stack: "Stack", local: LocalChannel, *, extra_channels: Sequence[str] = (),
+def request_for(stack: StackSummary, local: LocalChannel, *, extra_channels: Sequence[str] = (),
                 override_channels: bool = False, offline: bool = False, archspec: str | None = None) -> EnvironmentRequest:
     """The stack's conda dependencies plus its local packages, local builds pinned to the local channel.
 
     Strict channel priority already keeps dependencies local; a root spec needs the explicit
     `channel::name` form, or the solver may take a higher version of the same name upstream.
     """
-    if not local.path.is_dir() and stack.packages:
+    if not local.path.is_dir() and stack.package_names:
         raise SolveError(f"{local.path}: no local channel (run `pmpm build {stack.path}` first, or pass --channel)")
     channels = search_order(local, stack.channels, list(extra_channels), override=override_channels, offline=offline)
     if not local.path.is_dir():
         channels.remove(local.url)  # a plain environment.yml: nothing built here
     local_names = {record["name"] for record in local.packages().values()} if local.path.is_dir() else set()
-    missing = [p.name for p in stack.packages if p.name not in local_names]
+    missing = [name for name in stack.package_names if name not in local_names]
     if missing:
         raise SolveError(f"{local.path}: no build of {', '.join(missing)} (run `pmpm build {stack.path}` first)")
-    wanted = [*stack.conda_specs, *(p.name for p in stack.packages if p.name not in _spec_names(stack.conda_specs))]
+    wanted = [*stack.conda_specs, *(n for n in stack.package_names if n not in _spec_names(stack.conda_specs))]
     specs = [f"{local.url}::{spec}" if _spec_name(spec) in local_names else spec for spec in wanted]
     return EnvironmentRequest(specs, channels, archspec)
 
@@ -153,7 +195,7 @@ def solve_request(request: EnvironmentRequest) -> list:
     return solve(request.specs, request.channels, archspec=request.archspec)
 
 
-def create(stack: "Stack", prefix: str | Path, request: EnvironmentRequest | None = None, *,
+def create(stack: StackSummary, prefix: str | Path, request: EnvironmentRequest | None = None, *,
            records: list | None = None, cache_dir: Path | None = None, command: str = "pmpm create") -> Path:
     """Solve (or take locked records), install, then apply the stack's `pip:` list."""
     records = records if records is not None else solve_request(request)

@@ -49,3 +49,22 @@ def test_pypi_source_without_sha256_is_pinned_through_pip(tmp_path):
     sdist.write_bytes(sdist.read_bytes())  # cached: a second render asks pip nothing
     proc = pmpm("render", "stack.yml", "-o", "out2", cwd=tmp_path, env={**env, "PIP_INDEX_URL": "http://127.0.0.1:9/"})
     assert (tmp_path / "out2" / "six" / "recipe.yaml").read_text() == recipe
+
+
+def test_environment_summary_is_cached_by_content_and_never_hides_errors(tmp_path, monkeypatch):
+    from pmpm.environment import summarize
+    from pmpm.errors import StackError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    stack = tmp_path / "stack.yml"
+    stack.write_text("name: s\nchannels: [conda-forge]\ndependencies: [zlib, {pip: [rich]}]\n_pmpm:\n  dependencies: [fftw]\n")
+    first = summarize(stack)
+    assert (first.channels, first.conda_specs, first.pip_requirements, first.package_names) == (
+        ["conda-forge"], ["zlib"], ["rich"], ["fftw"])
+    assert len(list((tmp_path / "cache" / "pmpm" / "stacks").glob("*.json"))) == 1
+    assert summarize(stack) == first                       # served from the cache
+    stack.write_text(stack.read_text().replace("zlib", "zlib >=1.3"))
+    assert summarize(stack).conda_specs == ["zlib >=1.3"]  # new content, validated afresh
+    stack.write_text(stack.read_text().replace("zlib >=1.3", "zlib >=>1.3"))
+    with pytest.raises(StackError, match="invalid conda spec"):
+        summarize(stack)
