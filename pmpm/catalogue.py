@@ -55,9 +55,6 @@ class Catalogue:
         except ValidationError as exc:
             raise where.error(f"catalogue entry {path.name} is invalid: {exc.errors()[0]['msg']}") from None
 
-    def load(self, name: str) -> Package:
-        return Package.model_validate(dict(read_yaml(self.directory / f"{name}.yml"), name=name))
-
 
 def _version_of(ref: str, base: str) -> str:
     """The conda version a git ref stands for: `v0.3.28` -> 0.3.28; a branch -> BASE+git.BRANCH."""

@@ -86,10 +86,6 @@ class Source(_Model):
             raise FieldError("pypi", f"pypi source {self.pypi!r} must be NAME==VERSION (e.g. numpy==2.1.3)")
         return self
 
-    @property
-    def origin(self) -> str:
-        return next(k for k in ("path", "git", "url", "pypi") if getattr(self, k))
-
 
 class Requirements(_Model):
     build: list[Spec] = []
