@@ -16,7 +16,8 @@ import pytest
 from conftest import STACKS, pmpm
 from python_fixture import cache_root, numpy_package, write_stack
 
-pytestmark = pytest.mark.slow
+# A clean run builds CPython (~2.5 min) and numpy twice (~9 min) inside the first tests' fixtures.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 FIXTURES = Path(__file__).parent / "fixtures"
 V3 = {"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"}
 BASE = {"CONDA_OVERRIDE_ARCHSPEC": "x86_64"}
