@@ -26,7 +26,7 @@ from filelock import FileLock
 from . import microarch
 from .channel import LocalChannel, search_order
 from .errors import BuildFailed, RecipeError
-from .order import topological_order
+from .order import spec_name, topological_order
 from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, source_dirs
 from .variants import VariantSet, resolve_variants
 
@@ -182,12 +182,8 @@ def plan(recipe_set: RecipeSet) -> list[Job]:
 
 
 def _requirement_names(requirements: Any) -> list[str]:
-    names = []
-    for section in ("build", "host", "run"):
-        for spec in getattr(requirements, section, None) or []:
-            text = spec if isinstance(spec, str) else str(spec)
-            names.append(text.split()[0])
-    return list(dict.fromkeys(names))
+    sections = [getattr(requirements, section, None) or [] for section in ("build", "host", "run")]
+    return list(dict.fromkeys(spec_name(spec) for specs in sections for spec in specs))
 
 
 def _first_line(exc: BaseException) -> str:

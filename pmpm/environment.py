@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, 
 from . import __version__
 from .channel import LocalChannel, channel_url, search_order
 from .errors import SolveError
+from .order import spec_name
 
 PLATFORMS = ["linux-64", "noarch"]
 
@@ -178,17 +178,10 @@ def request_for(stack: StackSummary, local: LocalChannel, *, extra_channels: Seq
     missing = [name for name in stack.package_names if name not in local_names]
     if missing:
         raise SolveError(f"{local.path}: no build of {', '.join(missing)} (run `pmpm build {stack.path}` first)")
-    wanted = [*stack.conda_specs, *(n for n in stack.package_names if n not in _spec_names(stack.conda_specs))]
-    specs = [f"{local.url}::{spec}" if _spec_name(spec) in local_names else spec for spec in wanted]
+    named = {spec_name(s) for s in stack.conda_specs}
+    wanted = [*stack.conda_specs, *(n for n in stack.package_names if n not in named)]
+    specs = [f"{local.url}::{spec}" if spec_name(spec) in local_names else spec for spec in wanted]
     return EnvironmentRequest(specs, channels, archspec)
-
-
-def _spec_name(spec: str) -> str:
-    return re.split(r"[\s=<>!~\[]", spec.strip(), maxsplit=1)[0]
-
-
-def _spec_names(specs: Sequence[str]) -> set[str]:
-    return {_spec_name(s) for s in specs}
 
 
 def solve_request(request: EnvironmentRequest) -> list:

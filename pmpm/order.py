@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import graphlib
+import re
+
+
+def spec_name(spec: str) -> str:
+    """The package name a match spec starts with: `zlib >=1.2`, `python>=3.8`, `numpy=2.1` -> the name."""
+    return re.split(r"[\s=<>!~\[]", str(spec).strip(), maxsplit=1)[0]
 
 
 def topological_order(graph: dict[str, list[str]]) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 
 from . import __version__, microarch
+from .order import spec_name
 from .stack import Package, Stack
 from .variants import DERIVED_KEYS, FLAG_KEYS, VariantSet
 
@@ -95,18 +96,18 @@ class Renderer:
         build = list(package.requirements.build)
         host = list(package.requirements.host)
         run = list(package.requirements.run)
-        if self.stack.compiler == "conda" and package.noarch is None:
+        compiled = package.noarch is None
+        if self.stack.compiler == "conda" and compiled:
             compilers = [var(f"compiler('{language}')") for language in package.compilers]
             build = [*compilers, *_KIND_BUILD_TOOLS[package.kind], *build]
         if package.kind == "python":
-            backend_given = any(spec.split()[0] in _PEP517_BACKENDS for spec in host)
+            backend_given = any(spec_name(spec) in _PEP517_BACKENDS for spec in host)
             host = _ensure(host, ["python", "pip", *([] if backend_given else ["setuptools"])])
             run = _ensure(run, ["python"])
         local = {p.name: p for p in self.stack.packages}
-        compiled = package.noarch is None
+        march_tag = var("march | replace('-', '_')")
         for dep in package.depends:
             # The host env gets the dependency's build for this same march, not the solver's favourite.
-            march_tag = var("march | replace('-', '_')")
             same_march = f"{dep} * *_{march_tag}_*" if compiled and local[dep].noarch is None else dep
             host = _ensure(host, [same_march])
             if not local[dep].run_exports or local[dep].noarch:
@@ -115,7 +116,7 @@ class Renderer:
 
 
 def _ensure(specs: list[str], names: list[str]) -> list[str]:
-    present = {s.split()[0] for s in specs}
+    present = {spec_name(s) for s in specs}
     return specs + [n for n in names if n not in present]
 
 

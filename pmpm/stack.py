@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from .errors import StackError
-from .order import topological_order
+from .order import spec_name, topological_order
 
 KINDS = ("cmake", "meson", "autotools", "make", "python", "script")
 KIND_ARGS = {"cmake_args": "cmake", "meson_args": "meson", "configure_args": "autotools",
@@ -238,7 +238,7 @@ def local_deps(package: Package, packages: list[Package]) -> list[str]:
     """Local packages this one needs: `depends:` plus requirements naming a local package."""
     names = {p.name for p in packages}
     reqs = package.requirements
-    named = [spec.split()[0].split("=")[0].split("<")[0].split(">")[0] for spec in [*reqs.build, *reqs.host, *reqs.run]]
+    named = [spec_name(spec) for spec in [*reqs.build, *reqs.host, *reqs.run]]
     return list(dict.fromkeys([*package.depends, *(n for n in named if n in names and n != package.name)]))
 
 
