@@ -12,8 +12,18 @@ Names are imported on first use, so `import pmpm` stays cheap for the CLI.
 """
 
 import importlib
+import os
+from pathlib import Path
 
 __version__ = "0.1.0"
+
+# templates/, catalogue/ and the default conda_build_config.yaml live beside the package.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def user_cache(*parts: str) -> Path:
+    """pmpm's directory under $XDG_CACHE_HOME (default ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "pmpm", *parts)
 
 _API = {
     "load_stack": "stack", "Stack": "stack",

@@ -25,7 +25,7 @@ from filelock import FileLock
 
 from . import microarch
 from .channel import LocalChannel, search_order
-from .errors import BuildFailed, RecipeError
+from .errors import BuildFailed, RecipeError, first_line
 from .order import spec_name, topological_order
 from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, source_dirs
 from .variants import VariantSet, resolve_variants
@@ -165,7 +165,7 @@ def plan(recipe_set: RecipeSet) -> list[Job]:
         try:
             variants = rattler_build.Stage0Recipe.from_file(path).render(config)
         except Exception as exc:  # the engine's parse/render errors
-            raise RecipeError(f"rattler-build cannot render this recipe: {_first_line(exc)}", file=str(path)) from None
+            raise RecipeError(f"rattler-build cannot render this recipe: {first_line(exc)}", file=str(path)) from None
         for rendered in variants:
             recipe = rendered.recipe
             job = Job(name=recipe.package.name, version=str(recipe.package.version), build_string=recipe.build.string,
@@ -184,11 +184,6 @@ def plan(recipe_set: RecipeSet) -> list[Job]:
 def _requirement_names(requirements: Any) -> list[str]:
     sections = [getattr(requirements, section, None) or [] for section in ("build", "host", "run")]
     return list(dict.fromkeys(spec_name(spec) for specs in sections for spec in specs))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _LogFile:
@@ -313,7 +308,7 @@ class Builder:
 
     def _explain(self, exc: BaseException) -> str:
         """The engine's one-line error, with what a user needs when a dependency is missing."""
-        text = _first_line(exc)
+        text = first_line(exc)
         if "resolve dependencies" in text:
             return (f"{text}: cannot resolve the build or host requirements; "
                     f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)")

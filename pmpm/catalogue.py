@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from . import PROJECT_ROOT
 from .stack import NAME_RE, Package, read_yaml
 
 if TYPE_CHECKING:
     from .stack import _Where
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Catalogue:

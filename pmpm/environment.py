@@ -22,17 +22,16 @@ from rattler import (Gateway, LockChannel, LockFile, LockPlatform, MatchSpec, Ov
 from rattler.exceptions import GatewayError, InvalidMatchSpecError, SolverError
 from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, activate
 
-from . import __version__
+from . import PROJECT_ROOT, __version__, user_cache
 from .channel import LocalChannel, channel_url, search_order
-from .errors import SolveError
+from .errors import SolveError, first_line
 from .order import spec_name
 
 PLATFORMS = ["linux-64", "noarch"]
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pmpm" / "pkgs"
+    return user_cache("pkgs")
 
 
 def virtual_packages(archspec: str | None = None) -> list:
@@ -53,7 +52,7 @@ def solve(specs: Sequence[str], channels: Sequence[str | Path], *, archspec: str
         return asyncio.run(rattler.solve(urls, parsed, gateway=Gateway(), platforms=PLATFORMS,
                                          virtual_packages=virtual_packages(archspec)))
     except GatewayError as exc:
-        raise SolveError(f"cannot read channel: {_first_line(exc)} (check the URL or path, or use --offline)") from None
+        raise SolveError(f"cannot read channel: {first_line(exc)} (check the URL or path, or use --offline)") from None
     except SolverError as exc:
         raise SolveError(f"the environment cannot be solved:\n{_solver_message(exc)}") from None
 
@@ -67,7 +66,7 @@ def install(records: list, prefix: str | Path, *, specs: Sequence[str] = (), cac
         asyncio.run(rattler.install(records, target_prefix=prefix, cache_dir=cache, show_progress=False,
                                     requested_specs=[MatchSpec(s)._match_spec for s in specs]))
     except Exception as exc:  # rattler's install/link errors
-        raise SolveError(f"{prefix}: install failed: {_first_line(exc)}") from None
+        raise SolveError(f"{prefix}: install failed: {first_line(exc)}") from None
     _write_history(prefix, records, specs, command)
     return prefix
 
@@ -94,11 +93,6 @@ def activated_environment(prefix: str | Path) -> dict[str, str]:
                       Shell.bash)
     out = subprocess.run(["bash", "-c", result.script + "\nenv -0"], capture_output=True, check=True).stdout
     return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _solver_message(exc: SolverError) -> str:
@@ -134,10 +128,10 @@ def summarize(stack_path: str | Path) -> StackSummary:
         content = path.read_bytes()
     except OSError:
         content = b""
-    catalogue_dir = Path(__file__).resolve().parent.parent / "catalogue"  # not pmpm.catalogue: it loads pydantic
-    catalogue = sorted((p.name, p.stat().st_mtime_ns) for p in catalogue_dir.glob("*.yml"))
+    # PROJECT_ROOT, not pmpm.catalogue: that module loads pydantic.
+    catalogue = sorted((p.name, p.stat().st_mtime_ns) for p in (PROJECT_ROOT / "catalogue").glob("*.yml"))
     key = hashlib.sha256(content + repr(catalogue).encode() + __version__.encode()).hexdigest()
-    cache = default_cache_dir().parent / "stacks" / f"{key}.json"
+    cache = user_cache("stacks", f"{key}.json")
     if content and cache.is_file():
         data = json.loads(cache.read_text())
         return StackSummary(path=path, **data)
@@ -241,7 +235,7 @@ def read_lock(lock_path: Path) -> list:
     try:
         lock = LockFile.from_path(lock_path)
     except Exception as exc:  # rattler's parse errors
-        raise SolveError(f"{lock_path}: not a readable lock file: {_first_line(exc)} (run `pmpm lock` again)") from None
+        raise SolveError(f"{lock_path}: not a readable lock file: {first_line(exc)} (run `pmpm lock` again)") from None
     environment = lock.default_environment()
     platform = next((p for p in lock.platforms() if p.name == LOCK_PLATFORM), None)
     if environment is None or platform is None:

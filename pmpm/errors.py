@@ -7,6 +7,12 @@ callers of the Python API and of the command line see the same message.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """An engine's or library's exception, reduced to the line a user reads first."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class PmpmError(Exception):
     """Base class: a failure the user can act on (no traceback unless --debug)."""
 

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import user_cache
 from .errors import StackError
 
 
@@ -30,14 +31,9 @@ class Sdist:
         return f"https://pypi.org/packages/source/{project[0]}/{project}/{self.filename}"
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pmpm" / "sdists"
-
-
 def resolve_sdist(requirement: str) -> Sdist:
     """The sdist of `name==version`, from the cache or downloaded with pip."""
-    cache = cache_dir()
+    cache = user_cache("sdists")
     index_path = cache / "index.json"
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     known = index.get(requirement)

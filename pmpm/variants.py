@@ -17,14 +17,14 @@ from typing import Any, Callable
 
 import rattler_build
 
-from . import microarch
-from .errors import VariantError
+from . import PROJECT_ROOT, microarch
+from .errors import VariantError, first_line
 from .microarch import Microarch
 
 # Keys that change the compiled binary: every compiled recipe uses them.
 FLAG_KEYS = ("march", "mtune", "opt", "cflags", "cxxflags", "fflags", "ldflags")
 DERIVED_KEYS = ("microarch_level",)
-DEFAULT_CBC = Path(__file__).resolve().parent.parent / "conda_build_config.yaml"
+DEFAULT_CBC = PROJECT_ROOT / "conda_build_config.yaml"
 
 
 @dataclass
@@ -80,7 +80,7 @@ def load_cbc(path: Path, target_platform: str = "linux-64") -> tuple[dict[str, l
     try:
         config = rattler_build.VariantConfig.from_conda_build_config(str(path), jinja)
     except Exception as exc:  # the engine raises its own error types; all mean "bad file"
-        raise VariantError(f"invalid conda_build_config: {str(exc).splitlines()[0]}", file=str(path),
+        raise VariantError(f"invalid conda_build_config: {first_line(exc)}", file=str(path),
                            fix="each key maps to a list of values; zip_keys is a list of lists") from None
     return {k: list(v) for k, v in config.to_dict().items()}, [list(g) for g in (config.zip_keys or [])]
 
