@@ -129,21 +129,26 @@ class LocalChannel:
         A package renamed into place just before an interrupted re-index is complete but not
         yet listed: invisible to readers until the next `ensure()` indexes it.
         """
+        return self._consistent_listing() is not None
+
+    def _consistent_listing(self) -> dict[str, dict] | None:
         try:
             listed = self.packages()
         except (OSError, ValueError):
-            return False
-        return all((self.path / d / "repodata.json").is_file() for d in SUBDIRS) and all(
+            return None
+        complete = all((self.path / d / "repodata.json").is_file() for d in SUBDIRS) and all(
             (self.path / key).is_file() and (self.path / key).stat().st_size == record.get("size")
             for key, record in listed.items())
+        return listed if complete else None
 
     def _repodata_valid(self) -> bool:
         """Consistent, and listing exactly the package files present."""
-        if not self.is_consistent():
+        listed = self._consistent_listing()
+        if listed is None:
             return False
         on_disk = {f"{d}/{p.name}" for d in SUBDIRS for pattern in ("*.conda", "*.tar.bz2")
                    for p in (self.path / d).glob(pattern)}
-        return set(self.packages()) == on_disk
+        return set(listed) == on_disk
 
     def _index(self, force: bool = False) -> None:
         """Plain repodata.json only: every client reads it, and writing the zst and sharded
