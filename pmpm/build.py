@@ -27,7 +27,7 @@ from . import microarch
 from .channel import LocalChannel, search_order
 from .errors import BuildFailed, RecipeError, first_line
 from .order import spec_name, topological_order
-from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, source_dirs
+from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, source_dirs, tree_digest
 from .variants import VariantSet, resolve_variants
 
 LOG_TAIL = 40
@@ -241,6 +241,7 @@ class Builder:
         self.channels = search_order(self.channel, upstream, options.channels,
                                      override=options.override_channels, offline=options.offline)
         self.state = options.state_dir.absolute()
+        self._tree_digests: dict[Path, str] = {}  # every variant of a package shares its source tree
 
     def run(self, jobs: list[Job]) -> BuildReport:
         self.channel.ensure()
@@ -370,9 +371,14 @@ class Builder:
     def _fingerprint(self, job: Job) -> str:
         requirements = job.rendered.recipe.requirements
         specs = [str(s) for s in [*(requirements.build or []), *(requirements.host or [])]]
-        return fingerprint(recipe_text=job.recipe.read_text(), variant=job.variant,
-                           sources=source_dirs(job.rendered.recipe, job.recipe),
+        digests = [self._tree_digest(path) for path in source_dirs(job.rendered.recipe, job.recipe)]
+        return fingerprint(recipe_text=job.recipe.read_text(), variant=job.variant, source_digests=digests,
                            environment=resolved_environment(specs, self.channels))
+
+    def _tree_digest(self, path: Path) -> str:
+        if path not in self._tree_digests:
+            self._tree_digests[path] = tree_digest(path)
+        return self._tree_digests[path]
 
     def _up_to_date(self, job: Job, digest: str) -> bool:
         return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == digest

@@ -58,10 +58,11 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(*, recipe_text: str, variant: dict, sources: list[Path], environment: list[str]) -> str:
+def fingerprint(*, recipe_text: str, variant: dict, source_digests: list[str], environment: list[str]) -> str:
+    """Digest of everything that decides a package's content (`source_digests` from `tree_digest`)."""
     payload = {"pmpm": __version__, "recipe": hashlib.sha256(recipe_text.encode()).hexdigest(),
                "variant": {k: str(v) for k, v in sorted(variant.items())},
-               "sources": [tree_digest(s) for s in sources], "environment": sorted(environment)}
+               "sources": list(source_digests), "environment": sorted(environment)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
