@@ -17,9 +17,6 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-# templates/, catalogue/ and the default conda_build_config.yaml live beside the package.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 def user_cache(*parts: str) -> Path:
     """pmpm's directory under $XDG_CACHE_HOME (default ~/.cache)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from . import PROJECT_ROOT
+from . import resources
 from .stack import NAME_RE, Package, read_yaml
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class Catalogue:
 
     @classmethod
     def default(cls) -> "Catalogue":
-        return cls(PROJECT_ROOT / "catalogue")
+        return cls(resources.catalogue_dir())
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.yml"))

@@ -22,7 +22,7 @@ from rattler import (Gateway, LockChannel, LockFile, LockPlatform, MatchSpec, Ov
 from rattler.exceptions import GatewayError, InvalidMatchSpecError, SolverError
 from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, activate
 
-from . import PROJECT_ROOT, __version__, user_cache
+from . import __version__, resources, user_cache
 from .channel import LocalChannel, channel_url, search_order
 from .errors import SolveError, first_line
 from .order import spec_name
@@ -128,8 +128,8 @@ def summarize(stack_path: str | Path) -> StackSummary:
         content = path.read_bytes()
     except OSError:
         content = b""
-    # PROJECT_ROOT, not pmpm.catalogue: that module loads pydantic.
-    catalogue = sorted((p.name, p.stat().st_mtime_ns) for p in (PROJECT_ROOT / "catalogue").glob("*.yml"))
+    # resources, not pmpm.catalogue: that module loads pydantic.
+    catalogue = sorted((p.name, p.stat().st_mtime_ns) for p in resources.catalogue_dir().glob("*.yml"))
     key = hashlib.sha256(content + repr(catalogue).encode() + __version__.encode()).hexdigest()
     cache = user_cache("stacks", f"{key}.json")
     if content and cache.is_file():

@@ -18,12 +18,12 @@ from typing import Any
 
 import jinja2
 
-from . import PROJECT_ROOT, __version__, microarch
+from . import __version__, microarch, resources
 from .order import spec_name
 from .stack import Package, Stack
 from .variants import DERIVED_KEYS, FLAG_KEYS, VariantSet
 
-TEMPLATES = PROJECT_ROOT / "templates"
+TEMPLATES = resources.templates_dir()
 FORMATS = {"recipe.yaml": "recipe.yaml.j2", "meta.yaml": "meta.yaml.j2"}
 MANIFEST = "pmpm.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_./+=<>*!,~-][A-Za-z0-9_ ./+=<>*!,~()-]*$")

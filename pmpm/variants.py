@@ -17,14 +17,14 @@ from typing import Any, Callable
 
 import rattler_build
 
-from . import PROJECT_ROOT, microarch
+from . import microarch, resources
 from .errors import VariantError, first_line
 from .microarch import Microarch
 
 # Keys that change the compiled binary: every compiled recipe uses them.
 FLAG_KEYS = ("march", "mtune", "opt", "cflags", "cxxflags", "fflags", "ldflags")
 DERIVED_KEYS = ("microarch_level",)
-DEFAULT_CBC = PROJECT_ROOT / "conda_build_config.yaml"
+DEFAULT_CBC = resources.default_cbc()
 
 
 @dataclass
