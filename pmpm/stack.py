@@ -7,11 +7,14 @@ errors point at `FILE:LINE: key`.
 
 from __future__ import annotations
 
+import errno
 import graphlib
+import os
 import re
+import stat
 from pathlib import Path
 import difflib
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
 
 import rattler
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -322,6 +325,41 @@ def _check_packages(path: Path, doc: Any, model: StackFile, packages: list[Packa
         first = seen[cycle[0]]
         raise where(first, "depends").error(f"dependency cycle: {' -> '.join(reversed(cycle))}",
                                             fix="remove one of these depends") from None
+    for i, package in enumerate(packages):
+        _check_source_files(package.source, path.parent, lambda *rest, i=i: where(i, "source", *rest))
+
+
+_RELATIVE = "paths are relative to the stack file's directory"
+_TARBALL = "point path at a source directory; a tarball goes in url: file://... with sha256"
+
+
+def _check_source_files(source: Source, stack_dir: Path, where: Callable[..., _Where]) -> None:
+    """`path:` and `patches:` name files beside the stack: check them now, not when the engine trips."""
+    if source.path:
+        problem = _missing(stack_dir / source.path, want_dir=True)
+        if problem:
+            raise where("path").error(f"path {source.path!r} {problem}", fix=_TARBALL if "a file" in problem else _RELATIVE)
+    for j, patch in enumerate(source.patches):
+        problem = _missing(stack_dir / patch, want_dir=False)
+        if problem:
+            raise where("patches", j).error(f"patch {patch!r} {problem}", fix=_RELATIVE)
+
+
+def _missing(target: Path, want_dir: bool) -> str | None:
+    """Why `target` is not a usable directory (or file), or None."""
+    try:
+        is_dir = stat.S_ISDIR(os.stat(target).st_mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symlink loop"
+        if target.is_symlink():
+            return f"is a broken symlink to {os.readlink(target)!r}"
+        return "does not exist" if exc.errno == errno.ENOENT else f"cannot be read: {exc.strerror}"
+    if want_dir and not is_dir:
+        return "is a file, not a directory"
+    if not want_dir and is_dir:
+        return "is a directory, not a patch file"
+    return None
 
 
 # --- errors: pydantic -> FILE:LINE: key: message ----------------------------------

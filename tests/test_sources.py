@@ -30,3 +30,22 @@ def test_spaces_and_non_ascii_in_stack_and_env_paths(tmp_path):
     assert f"prefix={prefix}\n" in out
     assert f"installed-in {prefix}\n" in out
     assert "sum=2498.5" in pmpm("run", "-p", prefix, "kern", "1000", cwd=work).stdout
+
+
+def _one_package_stack(directory: Path, source: str, kind: str = "make") -> Path:
+    stack = directory / "stack.yml"
+    stack.write_text(f"name: s\n_pmpm:\n  packages:\n    - name: p\n      version: '1.0'\n"
+                     f"      source: {source}\n      kind: {kind}\n")
+    return stack
+
+
+def test_path_that_loops_or_dangles_is_a_load_time_error(tmp_path):
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "gone").symlink_to("nowhere")
+    for name, what in (("loop", "is a symlink loop"), ("gone", "is a broken symlink to 'nowhere'")):
+        stack = _one_package_stack(tmp_path, f"{{path: {name}}}")
+        proc = pmpm("render", stack, "-o", "out", cwd=tmp_path, check=False)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.strip() == (f"{stack}:6: _pmpm.packages[p].source.path: path {name!r} {what} "
+                                       "(paths are relative to the stack file's directory)")
+    assert not (tmp_path / "out").exists()
