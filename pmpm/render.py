@@ -84,7 +84,8 @@ class Renderer:
         script = self.env.get_template("kinds/_source.sh.j2").render(context) + script
         return self.env.get_template(FORMATS[fmt]).render(
             pmpm_version=__version__, stack=self.stack.path.name, pkg=package, compiled=compiled,
-            source=_source(package, self.stack.path.parent, recipe_dir), patches=package.source.patches,
+            source=_source(package, self.stack.path.parent, recipe_dir),
+            patches=_patches(package, self.stack.path.parent, recipe_dir),
             script="set -euo pipefail\n" + script + "\n", reqs=self._requirements(package, var),
             run_exports=compiled and package.run_exports,
             use_keys="[" + ", ".join([*FLAG_KEYS, *DERIVED_KEYS]) + "]",
@@ -123,20 +124,24 @@ def _ensure(specs: list[str], names: list[str]) -> list[str]:
 def _source(package: Package, stack_dir: Path, recipe_dir: Path) -> list[tuple[str, str]]:
     src = package.source
     if src.path:
-        target = (stack_dir / src.path).resolve()
-        return [("path", os.path.relpath(target, recipe_dir.resolve()))]
+        return [("path", _beside_stack(src.path, stack_dir, recipe_dir))]
     if src.git:
         return [("git", src.git)] + ([("rev", src.rev)] if src.rev else [])
     if src.url:
         return [("url", src.url), ("sha256", src.sha256)]
-    name, version = src.pypi.split("==")
-    if src.sha256:
-        return [("url", f"https://pypi.org/packages/source/{name[0]}/{name}/{name}-{version}.tar.gz"),
-                ("sha256", src.sha256)]
-    from .sources import resolve_sdist  # only when the stack gives no checksum: asks pip
+    from .sources import resolve_sdist  # asks pip, which knows the user's index, mirrors and proxies
 
-    sdist = resolve_sdist(src.pypi)
-    return [("url", sdist.url(name)), ("sha256", sdist.sha256)]
+    sdist = resolve_sdist(src.pypi, src.sha256)
+    return [("url", sdist.url), ("sha256", sdist.sha256)]
+
+
+def _patches(package: Package, stack_dir: Path, recipe_dir: Path) -> list[str]:
+    """Patch files are named relative to the stack, as `path:` is; the engine reads them relative to the recipe."""
+    return [_beside_stack(patch, stack_dir, recipe_dir) for patch in package.source.patches]
+
+
+def _beside_stack(path: str, stack_dir: Path, recipe_dir: Path) -> str:
+    return os.path.relpath((stack_dir / path).resolve(), recipe_dir.resolve())
 
 
 def _about(package: Package) -> list[tuple[str, str]]:
