@@ -17,15 +17,25 @@ KINDS = ["cm", "me", "at", "mk", "py-ext", "py-pure", "sc"]
 
 
 def _normalize(text: str) -> str:
-    """The host compiler's version is the one machine-dependent line."""
+    """The host compiler's version and pmpm's sdist cache are the machine-dependent parts."""
+    text = re.sub(r"file://[^\"]*/pmpm/sdists/", "file://<cache>/pmpm/sdists/", text)
     return re.sub(r"system gcc [0-9.]+", "system gcc <version>", text)
+
+
+# The fixture's pypi: sources are not on any index: seed pmpm's content-addressed sdist cache instead.
+_FAKE_SDISTS = {"1a1111111111111111111111111111111111111111111111111111111111111b": "py_ext-5.0.tar.gz",
+                "2a2222222222222222222222222222222222222222222222222222222222222b": "py_pure-6.0.tar.gz"}
 
 
 @pytest.fixture(scope="module")
 def kinds(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("kinds") / "recipes"
+    root = tmp_path_factory.mktemp("kinds")
+    for digest, filename in _FAKE_SDISTS.items():
+        (root / "cache" / "pmpm" / "sdists" / "sha256" / digest).mkdir(parents=True)
+        (root / "cache" / "pmpm" / "sdists" / "sha256" / digest / filename).write_bytes(b"not a real sdist")
+    out = root / "recipes"
     pmpm("render", FIXTURES / "kinds.yml", "-o", out, "--format", "meta.yaml",
-         "--variant", "march=x86-64,x86-64-v3,znver3", cwd=REPO)
+         "--variant", "march=x86-64,x86-64-v3,znver3", cwd=REPO, env={"XDG_CACHE_HOME": str(root / "cache")})
     return out
 
 
