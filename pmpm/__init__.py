@@ -1,17 +1,14 @@
 """pmpm: an optimized, locally compiled conda software stack on top of conda-forge.
 
-The Python API mirrors the command line and data flows one way:
+The Python API mirrors the command line, one function per stage, and data flows one way:
 
     stack = pmpm.load_stack("stack.yml")
-    variants = pmpm.resolve_variants(stack_variants=stack.model.pmpm.variants, overrides=["march=znver3"])
-    pmpm.render_stack(stack, "recipes", variants)              # or pmpm.render_file("stack.yml")
-    report = pmpm.build([Path("recipes")], pmpm.BuildOptions())
+    variants = pmpm.stack_variants(stack, overrides=["march=znver3"])
+    rendered = pmpm.render_stack(stack, "recipes", variants)
+    report = pmpm.build(rendered.recipe_set(), pmpm.BuildOptions())
     pmpm.create(pmpm.summarize("stack.yml"), "./env", request)
-
-Names are imported on first use, so `import pmpm` stays cheap for the CLI.
 """
 
-import importlib
 import os
 from pathlib import Path
 
@@ -22,20 +19,18 @@ def user_cache(*parts: str) -> Path:
     """pmpm's directory under $XDG_CACHE_HOME (default ~/.cache)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "pmpm", *parts)
 
-_API = {
-    "load_stack": "stack", "Stack": "stack",
-    "resolve_variants": "variants", "VariantSet": "variants",
-    "render_stack": "render", "render_file": "api",
-    "build": "build", "BuildOptions": "build", "BuildReport": "build",
-    "LocalChannel": "channel",
-    "summarize": "environment", "request_for": "environment", "create": "environment",
-    "solve": "environment", "install": "environment", "write_lock": "environment", "read_lock": "environment",
-    "PmpmError": "errors",
-}
-__all__ = ["__version__", *_API]
+# The public API is `pmpm.api.__all__`; it is imported on first use so that `import pmpm`
+# (and with it every CLI start-up) stays cheap.
+__all__ = ["__version__", "api", "load_stack", "Stack", "stack_variants", "VariantSet", "render_stack",
+           "render_file", "Rendered", "RecipeSet", "recipe_set", "build", "BuildOptions", "BuildReport", "ENGINES",
+           "engine_for", "LocalChannel", "summarize", "StackSummary", "request_for", "EnvironmentRequest", "create",
+           "write_lock", "read_lock", "PmpmError"]
 
 
 def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    if name in __all__:
+        import importlib
+
+        api = importlib.import_module(".api", __name__)  # `from . import api` would recurse into here
+        return api if name == "api" else getattr(api, name)
     raise AttributeError(f"module 'pmpm' has no attribute {name!r}")

@@ -1,20 +1,86 @@
-"""The Python API behind each command: stack file in, results out."""
+"""pmpm's Python API: one function per stage, each taking the previous stage's object.
+
+    stack = load_stack("stack.yml")
+    variants = stack_variants(stack, overrides=["march=x86-64,x86-64-v3"])
+    rendered = render_stack(stack, "recipes", variants)
+    report = build(rendered.recipe_set(), BuildOptions())
+    create(summarize("stack.yml"), "./env", request_for(...))
+
+Data flows one way: variants are resolved once, recipes on disk are build's input, and the
+channel is the environment's. `recipe_set()` is what `pmpm build TARGETS` does with its
+arguments: it renders a stack, reads a rendered directory, or takes hand-written recipes.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .render import Rendered, render_stack
-from .stack import load_stack
-from .variants import Origin, resolve_variants
+from . import microarch
+from .build import BuildOptions, BuildReport, build
+from .channel import LocalChannel
+from .engine import ENGINES, engine_for
+from .environment import EnvironmentRequest, StackSummary, create, read_lock, request_for, summarize, write_lock
+from .errors import PmpmError, RecipeError
+from .render import RecipeSet, Rendered, render_gate_recipe, render_stack
+from .stack import Stack, load_stack
+from .state import StateDir
+from .variants import Origin, VariantSet, keys_used_by, recipe_keys, resolve_variants
+
+__all__ = ["load_stack", "Stack", "stack_variants", "VariantSet", "render_stack", "render_file", "Rendered",
+           "RecipeSet", "recipe_set", "build", "BuildOptions", "BuildReport", "ENGINES", "engine_for",
+           "LocalChannel", "summarize", "StackSummary", "request_for", "EnvironmentRequest", "create",
+           "write_lock", "read_lock", "PmpmError"]
+
+
+def stack_variants(stack: Stack, *, overrides: list[str] = (), config_files: list[Path] = ()) -> VariantSet:
+    """The stack's variants: repo defaults, the cbc beside it, `_pmpm.variants`, `-m` files, `--variant`."""
+    return resolve_variants(
+        stack_variants=stack.model.pmpm.variants, stack_path=stack.path, config_files=list(config_files),
+        overrides=list(overrides), compiler_mode=stack.compiler,
+        stack_origin=lambda key: Origin(str(stack.path), stack.line("_pmpm", "variants", key), f"_pmpm.variants.{key}"),
+        user_keys=[*stack.model.pmpm.variant_keys, *keys_used_by(stack.packages)])
 
 
 def render_file(stack_path: str | Path, output: str | Path = "recipes", *, overrides: list[str] = (),
                 config_files: list[Path] = (), formats: tuple[str, ...] = ("recipe.yaml",)) -> Rendered:
-    """`pmpm render`: validate the stack, merge its variants and write recipes."""
+    """`pmpm render`: validate the stack, resolve its variants once, write recipes."""
     stack = load_stack(stack_path)
-    variants = resolve_variants(
-        stack_variants=stack.model.pmpm.variants, stack_path=stack.path, config_files=list(config_files),
-        overrides=list(overrides), compiler_mode=stack.compiler,
-        stack_origin=lambda key: Origin(str(stack.path), stack.line("_pmpm", "variants", key), f"_pmpm.variants.{key}"))
+    variants = stack_variants(stack, overrides=overrides, config_files=config_files)
     return render_stack(stack, output, variants, formats)
+
+
+def recipe_set(targets: list[Path], *, overrides: list[str] = (), config_files: list[Path] = (),
+               output: Path = Path("recipes"), state_dir: Path = Path(".pmpm")) -> RecipeSet:
+    """What `pmpm build TARGETS` builds: a stack file (rendered into `output` first), a directory
+    written by `pmpm render` (rendered again from its stack when variants are overridden), or
+    hand-written recipe directories (variants resolved here, once)."""
+    targets = list(targets) or [output]
+    if len(targets) == 1 and _is_stack_file(targets[0]):
+        return render_file(targets[0], output, overrides=overrides, config_files=config_files).recipe_set()
+    if len(targets) == 1 and RecipeSet.is_rendered(targets[0]):
+        rendered = RecipeSet.load(targets[0])
+        if (overrides or config_files) and rendered.stack is not None:
+            return render_file(rendered.stack, targets[0], overrides=overrides, config_files=config_files).recipe_set()
+        return rendered
+    recipes = [recipe for target in targets for recipe in _recipes_in(target)]
+    variants = resolve_variants(config_files=list(config_files), overrides=list(overrides), user_keys=recipe_keys(recipes))
+    if any(microarch.GATE_PACKAGE in recipe.read_text() for recipe in recipes):
+        recipes = [*render_gate_recipe(StateDir.at(state_dir).root / "gates", variants), *recipes]
+    return RecipeSet(list(dict.fromkeys(recipes)), variants)
+
+
+def _is_stack_file(target: Path) -> bool:
+    return target.suffix in (".yml", ".yaml") and target.name not in ("recipe.yaml", "meta.yaml") and not target.is_dir()
+
+
+def _recipes_in(target: Path) -> list[Path]:
+    if target.is_file() and target.name == "recipe.yaml":
+        return [target]
+    if (target / "recipe.yaml").is_file():
+        return [target / "recipe.yaml"]
+    if target.is_dir() and any(target.glob("*/recipe.yaml")):
+        return sorted(target.glob("*/recipe.yaml"))
+    hint = "run `pmpm render STACK` first, or pass a stack file or a recipe directory"
+    if not target.exists():
+        raise RecipeError(f"no such file or directory: {target}", fix=hint)
+    raise RecipeError(f"no recipes found in {target}/", file=str(target), fix=hint)

@@ -23,7 +23,9 @@ from filelock import FileLock, Timeout
 
 from .errors import ChannelError
 
-SUBDIRS = ("noarch", "linux-64")
+PLATFORM = "linux-64"  # the only platform pmpm builds for
+SUBDIRS = ("noarch", PLATFORM)
+SOLVE_PLATFORMS = (PLATFORM, "noarch")
 PART = ".part"
 
 

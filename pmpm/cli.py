@@ -18,6 +18,7 @@ from . import __version__
 from .errors import PmpmError
 
 VARIANT_HELP = "Override a variant key, e.g. march=znver3; KEY=a,b builds a matrix. Repeatable."
+ENGINE_NAMES = ["rattler-build", "conda-build", "rattler-build-exe"]  # pmpm.engine.ENGINES, without importing it
 CONFIG_HELP = "Extra conda_build_config.yaml, merged after the defaults and the stack's. Repeatable."
 
 
@@ -129,15 +130,24 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
 @click.option("--dirty", is_flag=True,
               help="Reuse each package's previous build tree: after a small source edit only what changed recompiles.")
 @click.option("--force", is_flag=True, help="Rebuild packages even when they are up to date.")
+@click.option("--engine", type=click.Choice(ENGINE_NAMES), default="rattler-build", show_default=True,
+              help="Who builds: rattler-build (py-rattler-build, in process), conda-build (your `conda build`, "
+                   "from $CONDA_EXE or PATH) or rattler-build-exe (a rattler-build executable on PATH).")
+@click.option("--solver", type=click.Choice(["classic", "libmamba"]), default=None,
+              help="conda-build's solver (--engine conda-build); libmamba needs conda-libmamba-solver, the "
+                   "supported successor of boa's archived `conda mambabuild`.")
+@click.option("-v", "--verbose", is_flag=True, help="Stream every build log line to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON on stdout.")
 def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[Path, ...], channel: Path,
           upstream: tuple[str, ...], override_channels: bool, offline: bool, keep_going: bool, jobs: int,
-          no_test: bool, dirty: bool, force: bool, as_json: bool) -> None:
+          no_test: bool, dirty: bool, force: bool, engine: str, solver: str | None, verbose: bool,
+          as_json: bool) -> None:
     """Build recipes × variants, in dependency order, into a local conda channel.
 
     \b
-    TARGETS are a stack file (rendered into ./recipes first), directories written by
-    `pmpm render`, or recipe directories. With none, builds ./recipes.
+    TARGETS are a stack file (rendered into ./recipes first), a directory written by
+    `pmpm render` (rendered again from its stack when --variant or -m is given), or
+    hand-written recipe directories. With none, builds ./recipes.
 
     A package whose recipe, variant, sources and resolved dependencies are unchanged
     since it was published is reported "up to date" and skipped (--force rebuilds);
@@ -149,22 +159,23 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
       pmpm build stacks/demo.yml --variant march=znver3 -j 2
       pmpm build recipes/libkern --override-channels -c ./mirror --offline
       pmpm build --dirty          # after editing a source file: recompile just that
+      pmpm build --engine conda-build --solver libmamba
 
     Logs: .pmpm/logs/<package>-<version>-<build>.log. Nothing is published for a
     build whose script or tests fail.
     """
-    from .build import BuildOptions, build as run_build, raise_for_failures
+    from . import api
     from .progress import reporter_for
 
-    options = BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
-                           offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test,
-                           dirty=dirty, force=force)
-    with reporter_for(quiet=as_json) as reporter:
-        report = run_build(list(targets), options, overrides=list(variants), config_files=list(configs),
-                           reporter=reporter)
+    recipes = api.recipe_set(list(targets), overrides=list(variants), config_files=list(configs))
+    options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
+                               offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test,
+                               dirty=dirty, force=force, engine=api.engine_for(engine, solver=solver))
+    with reporter_for(quiet=as_json, verbose=verbose) as reporter:
+        report = api.build(recipes, options, reporter)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
-    raise_for_failures(report)
+    report.raise_for_failures()
 
 
 @cli.command()
@@ -177,9 +188,9 @@ def clean(packages: tuple[str, ...], logs: bool, cache: bool) -> None:
     The local channel is never touched. Reports the space freed.
     """
     from .environment import default_cache_dir
-    from .rebuild import clean as run_clean
+    from .state import StateDir
 
-    freed = run_clean(Path(".pmpm"), list(packages), logs=logs, cache=default_cache_dir() if cache else None)
+    freed = StateDir.at().clean(list(packages), logs=logs, cache=default_cache_dir() if cache else None)
     for path, size in freed:
         click.echo(f"removed {path} ({_human(size)})")
     click.echo(f"freed {_human(sum(size for _, size in freed))}")
@@ -324,16 +335,17 @@ def run(prefix: Path | None, name: str | None, command: tuple[str, ...]) -> None
 def install(stack: Path, prefix: Path | None, name: str | None, channel: Path, upstream: tuple[str, ...],
             override_channels: bool, offline: bool, variants: tuple[str, ...], configs: tuple[Path, ...], jobs: int) -> None:
     """Render, build and create in one go: `pmpm install stack.yml -p ./env`."""
-    from .build import BuildOptions, build as run_build, raise_for_failures
+    from . import api
     from .environment import create as run_create, summarize
     from .progress import reporter_for
 
     target = _target_prefix(prefix, name)
-    options = BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
-                           offline=offline, jobs=jobs)
+    recipes = api.recipe_set([stack], overrides=list(variants), config_files=list(configs))
+    options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
+                               offline=offline, jobs=jobs)
     with reporter_for() as reporter:
-        report = run_build([stack], options, overrides=list(variants), config_files=list(configs), reporter=reporter)
-    raise_for_failures(report)
+        report = api.build(recipes, options, reporter)
+    report.raise_for_failures()
     loaded = summarize(stack)
     done = run_create(loaded, target, _request(loaded, channel, upstream, override_channels, offline),
                       command=f"pmpm install {stack}")

@@ -1,9 +1,7 @@
 """Final environments with py-rattler: solve, install, activate.
 
-Channels are searched in order with strict priority, so the local channel, listed
-first, always wins over a package of the same name upstream. Virtual packages are
-detected on this host; `CONDA_OVERRIDE_ARCHSPEC` / `CONDA_OVERRIDE_GLIBC` (or an explicit
-`archspec=`) override them as in conda and mamba.
+The local channel is listed first and solving (`solver`) uses strict channel priority,
+so a local build always wins over a package of the same name upstream.
 """
 
 from __future__ import annotations
@@ -17,44 +15,18 @@ from pathlib import Path
 from typing import Sequence
 
 import rattler
-from rattler import (Gateway, LockChannel, LockFile, LockPlatform, MatchSpec, Override, VirtualPackage,
-                     VirtualPackageOverrides)
-from rattler.exceptions import GatewayError, InvalidMatchSpecError, SolverError
+from rattler import LockChannel, LockFile, LockPlatform, MatchSpec
 from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, activate
 
 from . import __version__, resources, user_cache
-from .channel import LocalChannel, channel_url, search_order
+from .channel import PLATFORM, LocalChannel, search_order
 from .errors import SolveError, first_line
 from .order import spec_name
-
-PLATFORMS = ["linux-64", "noarch"]
+from .solver import solve
 
 
 def default_cache_dir() -> Path:
     return user_cache("pkgs")
-
-
-def virtual_packages(archspec: str | None = None) -> list:
-    overrides = VirtualPackageOverrides.from_env()
-    if archspec:
-        overrides.archspec = Override.string(archspec)
-    return VirtualPackage.detect(overrides)
-
-
-def solve(specs: Sequence[str], channels: Sequence[str | Path], *, archspec: str | None = None) -> list:
-    """Records for `specs`, channels in priority order (strict)."""
-    urls = [channel_url(c) for c in channels]
-    try:
-        parsed = [MatchSpec(s) for s in specs]
-    except InvalidMatchSpecError as exc:
-        raise SolveError(f"invalid spec: {exc}") from None
-    try:
-        return asyncio.run(rattler.solve(urls, parsed, gateway=Gateway(), platforms=PLATFORMS,
-                                         virtual_packages=virtual_packages(archspec)))
-    except GatewayError as exc:
-        raise SolveError(f"cannot read channel: {first_line(exc)} (check the URL or path, or use --offline)") from None
-    except SolverError as exc:
-        raise SolveError(f"the environment cannot be solved:\n{_solver_message(exc)}") from None
 
 
 def install(records: list, prefix: str | Path, *, specs: Sequence[str] = (), cache_dir: Path | None = None,
@@ -93,11 +65,6 @@ def activated_environment(prefix: str | Path) -> dict[str, str]:
                       Shell.bash)
     out = subprocess.run(["bash", "-c", result.script + "\nenv -0"], capture_output=True, check=True).stdout
     return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-
-
-def _solver_message(exc: SolverError) -> str:
-    text = str(exc).strip()
-    return text.split("because of:", 1)[-1].strip() if "because of:" in text else text
 
 
 # --- the stack's final environment ---------------------------------------------------
@@ -208,7 +175,7 @@ def pip_install(prefix: Path, requirements: Sequence[str]) -> None:
 
 # --- lock files ----------------------------------------------------------------------
 
-LOCK_PLATFORM = "linux-64"
+LOCK_PLATFORM = PLATFORM
 
 
 def write_lock(records: list, channels: Sequence[str], lock_path: Path, explicit_path: Path) -> None:

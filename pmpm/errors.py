@@ -54,6 +54,10 @@ class BuildFailed(PmpmError):
     """One or more packages failed to build."""
 
 
+class EngineError(PmpmError):
+    """The build engine failed or is not available."""
+
+
 class ChannelError(PmpmError):
     """The local channel cannot be read, locked or written."""
 

@@ -7,7 +7,7 @@ fingerprints) and pmpm's version. A package whose file and fingerprint are alrea
 the channel is up to date.
 
 `--dirty` reuses one persistent workspace per package × variant under
-`.pmpm/dirty/<name>/<build>/`: a derived recipe without `source:` (the engine would copy
+`.pmpm/dirty/<name>/<build>/` (see `state`): a derived recipe without `source:` (the engine would copy
 the whole tree every time), a stable output directory (so `$PREFIX` and the work dir keep
 their paths), a persistent out-of-source build tree for the build system's own
 incremental logic, and for kinds that write into their source, a mirror synced file by
@@ -30,18 +30,6 @@ IN_PLACE_KINDS = ("cmake", "meson")
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".pmpm", ".mypy_cache", ".pytest_cache"}
 
 
-def source_dirs(rendered_recipe: Any, recipe_path: Path) -> list[Path]:
-    """Local directories the recipe's `path:` sources point at."""
-    dirs = []
-    for source in rendered_recipe.sources:
-        spec = source.to_dict()
-        if "path" in spec:
-            path = (recipe_path.parent / spec["path"]).resolve()
-            if path.is_dir():
-                dirs.append(path)
-    return dirs
-
-
 def tree_digest(root: Path) -> str:
     """Content digest of a source tree (names and bytes; VCS metadata ignored)."""
     digest = hashlib.sha256()
@@ -58,9 +46,10 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(*, recipe_text: str, variant: dict, source_digests: list[str], environment: list[str]) -> str:
+def fingerprint(*, recipe_text: str, variant: dict, source_digests: list[str], environment: list[str],
+                engine: str = "rattler-build") -> str:
     """Digest of everything that decides a package's content (`source_digests` from `tree_digest`)."""
-    payload = {"pmpm": __version__, "recipe": hashlib.sha256(recipe_text.encode()).hexdigest(),
+    payload = {"pmpm": __version__, "engine": engine, "recipe": hashlib.sha256(recipe_text.encode()).hexdigest(),
                "variant": {k: str(v) for k, v in sorted(variant.items())},
                "sources": list(source_digests), "environment": sorted(environment)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -70,8 +59,8 @@ def resolved_environment(specs: list[str], channels: list[str]) -> list[str]:
     """`name-version-build sha256` of what the build/host specs resolve to right now."""
     if not specs:
         return []
-    from .environment import solve
     from .errors import SolveError
+    from .solver import solve
 
     try:
         records = solve(specs, channels)
@@ -87,10 +76,6 @@ class DirtyWorkspace:
     """The persistent directories of one package × variant for `--dirty` builds."""
 
     root: Path
-
-    @classmethod
-    def for_job(cls, state_dir: Path, name: str, build_string: str) -> "DirtyWorkspace":
-        return cls(state_dir.absolute() / "dirty" / name / build_string)
 
     @property
     def recipe_dir(self) -> Path:
@@ -169,36 +154,3 @@ def sync_tree(source: Path, mirror: Path) -> int:
             shutil.copy2(src, dst)
             copied += 1
     return copied
-
-
-# --- pmpm clean ----------------------------------------------------------------------
-
-def du(path: Path) -> int:
-    if path.is_file() or path.is_symlink():
-        return path.lstat().st_size
-    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def clean(state_dir: Path, packages: list[str] = (), *, logs: bool = False, cache: Path | None = None) -> list[tuple[Path, int]]:
-    """Remove --dirty workspaces and private build outputs (all, or per package); return what was freed."""
-    state_dir = state_dir.absolute()
-    targets: list[Path] = []
-    if packages:
-        for name in packages:
-            targets.append(state_dir / "dirty" / name)
-            targets += list((state_dir / "out").glob(f"{name}-*"))
-            if logs:
-                targets += list((state_dir / "logs").glob(f"{name}-*.log"))
-    else:
-        targets += [state_dir / "dirty", state_dir / "out", state_dir / "gates"]
-        if logs:
-            targets.append(state_dir / "logs")
-    if cache is not None:
-        targets.append(cache)
-    freed = []
-    for target in targets:
-        if target.exists():
-            size = du(target)
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-            freed.append((target, size))
-    return freed

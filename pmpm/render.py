@@ -34,6 +34,34 @@ _KIND_BUILD_TOOLS = {"cmake": ["cmake", "ninja"], "meson": ["meson", "ninja"], "
 
 
 @dataclass
+class RecipeSet:
+    """Recipes on disk with the variants and upstream channels they are built for: `build`'s input.
+
+    `pmpm render` writes one (`Rendered.recipe_set`); `RecipeSet.load` reads one back, its
+    variants taken verbatim from its conda_build_config.yaml (they were resolved when rendering).
+    """
+
+    recipes: list[Path]
+    variants: VariantSet
+    channels: list[str] = field(default_factory=list)
+    config: Path | None = None  # the conda_build_config.yaml the recipes were rendered with
+    stack: Path | None = None   # the stack file they came from, if any
+
+    @classmethod
+    def load(cls, directory: Path) -> "RecipeSet":
+        """A directory written by `pmpm render`."""
+        manifest = json.loads((directory / MANIFEST).read_text())
+        config = directory / "conda_build_config.yaml"
+        names = [*manifest.get("gates", []), *manifest["packages"]]
+        return cls([directory / name / "recipe.yaml" for name in names], VariantSet.from_file(config),
+                   manifest.get("channels", []), config, Path(manifest["stack"]) if manifest.get("stack") else None)
+
+    @staticmethod
+    def is_rendered(directory: Path) -> bool:
+        return (directory / MANIFEST).is_file()
+
+
+@dataclass
 class Rendered:
     """What `render_stack` wrote."""
 
@@ -42,7 +70,13 @@ class Rendered:
     config: Path
     variants: VariantSet
     order: list[str]
+    stack: Stack
+    gates: list[Path] = field(default_factory=list)
     extra_files: list[Path] = field(default_factory=list)
+
+    def recipe_set(self) -> RecipeSet:
+        return RecipeSet([*self.gates, *(self.recipes[name] for name in self.order)], self.variants,
+                         self.stack.channels, self.config, self.stack.path)
 
 
 def _quote(value: Any) -> str:
@@ -169,28 +203,37 @@ def render_stack(stack: Stack, output_dir: str | Path, variants: VariantSet,
         for fmt in formats:
             _write_if_changed(recipe_dir / fmt, renderer.render_package(stack.package(name), recipe_dir, fmt))
         recipes[name] = recipe_dir / formats[0]
+    gates = render_gate_recipe(output_dir, variants, formats, templates) if _needs_gate(stack, variants) else []
     config = output_dir / "conda_build_config.yaml"
     _write_if_changed(config, variants.to_yaml(_cbc_header(stack, variants)))
     manifest = output_dir / MANIFEST
     _write_if_changed(manifest, json.dumps({
         "stack": str(stack.path.resolve()), "channels": stack.channels, "compiler": stack.compiler,
-        "packages": order, "pmpm_version": __version__,
+        "packages": order, "gates": [g.parent.name for g in gates], "pmpm_version": __version__,
         "march": {m.march: {"archspec": m.name, "requested": m.requested, "level": m.level}
                   for m in variants.microarchs.values()},
     }, indent=2, sort_keys=True) + "\n")
-    return Rendered(output_dir, recipes, config, variants, order, [manifest])
+    return Rendered(output_dir, recipes, config, variants, order, stack, gates, [manifest])
 
 
-def render_gate_recipes(directory: Path, templates: Path = TEMPLATES) -> list[Path]:
-    """pmpm's `_x86_64-microarch-level` recipes, one per x86-64 level."""
-    template = _environment(templates).get_template("microarch-level.yaml.j2")
-    paths = []
-    for level in sorted(set(microarch.LEVELS.values())):
-        path = directory / f"level{level}" / "recipe.yaml"
-        _write_if_changed(path, template.render(name=microarch.GATE_PACKAGE, level=level,
-                                                gate=microarch.archspec_gate(level)))
-        paths.append(path)
-    return paths
+def _needs_gate(stack: Stack, variants: VariantSet) -> bool:
+    return any(p.noarch is None for p in stack.packages)
+
+
+def render_gate_recipe(output_dir: Path, variants: VariantSet, formats: tuple[str, ...] = ("recipe.yaml",),
+                       templates: Path = TEMPLATES) -> list[Path]:
+    """The CPU gate's recipe beside the others, so conda-build and rattler-build build the whole stack.
+
+    Its builds (one per archspec name) are variants of `microarch_gate_name` in conda_build_config.yaml.
+    """
+    env = _environment(templates)
+    context = {"name": microarch.GATE_PACKAGE, "name_key": microarch.GATE_NAME_KEY,
+               "level_key": microarch.GATE_LEVEL_KEY}
+    recipe_dir = output_dir / microarch.GATE_PACKAGE
+    for fmt in formats:
+        template = "microarch-level.yaml.j2" if fmt == "recipe.yaml" else "microarch-level.meta.yaml.j2"
+        _write_if_changed(recipe_dir / fmt, env.get_template(template).render(context))
+    return [recipe_dir / formats[0]]
 
 
 def _cbc_header(stack: Stack, variants: VariantSet) -> str:
@@ -206,6 +249,6 @@ def _write_if_changed(path: Path, text: str) -> None:
     if path.is_file() and path.read_text() == text:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent renders never share a temp file
     tmp.write_text(text)
     tmp.replace(path)

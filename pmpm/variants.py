@@ -10,20 +10,39 @@ spelling, and `mtune` (unless given) and `microarch_level` are derived and zippe
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-import rattler_build
-
-from . import microarch, resources
+from . import engine, microarch, resources
+from .channel import PLATFORM
 from .errors import VariantError, first_line
 from .microarch import Microarch
+from .order import spec_name
 
 # Keys that change the compiled binary: every compiled recipe uses them.
 FLAG_KEYS = ("march", "mtune", "opt", "cflags", "cxxflags", "fflags", "ldflags")
 DERIVED_KEYS = ("microarch_level",)
+# Keys conda-build, rattler-build and conda-forge's pinning give a meaning of their own (besides
+# package names, which pin host requirements and count as known when a package requires them).
+STANDARD_KEYS = (
+    "c_compiler", "c_compiler_version", "cxx_compiler", "cxx_compiler_version", "fortran_compiler",
+    "fortran_compiler_version", "cuda_compiler", "cuda_compiler_version", "cuda_compiler_version_min",
+    "rust_compiler", "rust_compiler_version", "go_compiler", "go_compiler_version", "cgo_compiler",
+    "m2w64_c_compiler", "m2w64_cxx_compiler", "m2w64_fortran_compiler", "c_stdlib", "c_stdlib_version",
+    "cxx_stdlib", "cxx_stdlib_version", "target_platform", "build_platform", "host_platform",
+    "cross_target_platform", "cross_compiler_target_platform", "zip_keys", "pin_run_as_build", "extend_keys",
+    "ignore_version", "ignore_build_only_deps", "channel_sources", "channel_targets", "docker_image",
+    "cdt_name", "cdt_arch", "BUILD", "CMAKE_GENERATOR", "VERBOSE_AT", "VERBOSE_CM", "CONDA_BUILD_SYSROOT",
+    "MACOSX_DEPLOYMENT_TARGET", "MACOSX_SDK_VERSION", "macos_machine", "python", "python_impl",
+    "python_min", "is_python_min", "numpy", "perl", "r_base", "ruby", "lua", "blas_impl", "mpi",
+    "target_goos", "target_goarch", "target_goexe", "target_gobin", "github_actions_labels",
+)
+DECLARE_HINT = "a key of your own goes in _pmpm.variant_keys"
+GATE_KEYS = (microarch.GATE_NAME_KEY, microarch.GATE_LEVEL_KEY)
 DEFAULT_CBC = resources.default_cbc()
 
 
@@ -46,12 +65,16 @@ class VariantSet:
     origins: dict[str, Origin] = field(default_factory=dict)
     microarchs: dict[str, Microarch] = field(default_factory=dict)
 
-    def engine_config(self) -> rattler_build.VariantConfig:
-        return rattler_build.VariantConfig({k: list(v) for k, v in self.values.items()},
-                                           zip_keys=self.zip_keys or None)
+    @classmethod
+    def from_file(cls, path: Path) -> "VariantSet":
+        """A conda_build_config.yaml written by `pmpm render`, taken as resolved (no re-resolution)."""
+        values, zips = load_cbc(path)
+        return cls(values, zips)
 
     def combinations(self) -> list[dict[str, Any]]:
-        return self.engine_config().combinations()
+        """The matrix the stack's packages are built for (the CPU gate's own variants left out)."""
+        values = {k: v for k, v in self.values.items() if k not in GATE_KEYS}
+        return engine.combinations(values, [g for g in self.zip_keys if not set(g) & set(GATE_KEYS)])
 
     def to_yaml(self, header: str = "") -> str:
         """Deterministic conda_build_config.yaml text."""
@@ -72,17 +95,11 @@ def _scalar(value: Any) -> str:
     return text
 
 
-def load_cbc(path: Path, target_platform: str = "linux-64") -> tuple[dict[str, list], list[list[str]]]:
-    """Values and zip_keys of one conda_build_config.yaml, selectors evaluated."""
+def load_cbc(path: Path, target_platform: str = PLATFORM) -> tuple[dict[str, list], list[list[str]]]:
+    """Values and zip_keys of one conda_build_config.yaml, selectors evaluated by the engine's loader."""
     if not path.is_file():
         raise VariantError("no such conda_build_config file", file=str(path), fix="check the -m path")
-    jinja = rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform=target_platform))
-    try:
-        config = rattler_build.VariantConfig.from_conda_build_config(str(path), jinja)
-    except Exception as exc:  # the engine raises its own error types; all mean "bad file"
-        raise VariantError(f"invalid conda_build_config: {first_line(exc)}", file=str(path),
-                           fix="each key maps to a list of values; zip_keys is a list of lists") from None
-    return {k: list(v) for k, v in config.to_dict().items()}, [list(g) for g in (config.zip_keys or [])]
+    return engine.load_cbc(path, target_platform)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, list[str]]:
@@ -94,6 +111,54 @@ def parse_overrides(pairs: list[str]) -> dict[str, list[str]]:
             raise VariantError(f"--variant {pair!r} is not KEY=VALUE", fix="e.g. --variant march=x86-64-v3 or march=x86-64,znver3")
         out[key.strip()] = [v.strip() for v in value.split(",")]
     return out
+
+
+def _check_key(key: str, origin: Origin, allowed: set[str]) -> None:
+    """An unknown key is a typo until declared: pmpm would silently build without it."""
+    if key in allowed:
+        return
+    where = dict(file=origin.file or None, line=origin.line, key=origin.key)
+    if key in DERIVED_KEYS:
+        raise VariantError(f"{key} is derived from march and cannot be set", fix="set march instead", **where)
+    close = difflib.get_close_matches(key, sorted(allowed), n=3, cutoff=0.6)
+    fix = (f"did you mean {' or '.join(close)}? " if close
+           else f"pmpm's keys are {', '.join(FLAG_KEYS)}, besides conda-build's; ") + DECLARE_HINT
+    raise VariantError(f"unknown variant key {key!r}", fix=fix, **where)
+
+
+_EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+_NAME = re.compile(r"(\|\s*|\.)?\b([A-Za-z_]\w*)\b(\s*\()?")
+_NOT_KEYS = {"if", "else", "and", "or", "not", "in", "is", "true", "false", "none", "True", "False", "None"}
+
+
+def expression_keys(text: str) -> set[str]:
+    """Variables read by the `${{ ... }}` expressions in `text` (not filters, functions or attributes)."""
+    names = set()
+    for expression in _EXPRESSION.findall(text):
+        expression = re.sub(r"'[^']*'|\"[^\"]*\"", "''", expression)
+        names |= {name for prefix, name, call in _NAME.findall(expression) if not prefix and not call}
+    return names - _NOT_KEYS
+
+
+def keys_used_by(packages: Iterable[Any]) -> set[str]:
+    """Variant keys a stack's packages use: `${{ key }}` anywhere in them, or a requirement named like a key."""
+    keys: set[str] = set()
+    for package in packages:
+        reqs = package.requirements
+        keys |= {spec_name(spec) for spec in [*reqs.build, *reqs.host, *reqs.run]}
+        keys |= expression_keys(json.dumps(package.model_dump()))
+    return keys
+
+
+def recipe_keys(recipes: Iterable[Path]) -> set[str]:
+    """Variant keys hand-written recipes use: their `${{ }}` variables and requirement names."""
+    keys: set[str] = set()
+    for recipe in recipes:
+        text = Path(recipe).read_text()
+        keys |= expression_keys(text)
+        for match in re.finditer(r"^\s*-\s+[\"']?([A-Za-z0-9_][A-Za-z0-9_.\-]*)", text, re.M):
+            keys.add(match.group(1))  # every list item's first word: requirement names among them
+    return keys
 
 
 def _key_line(path: Path, key: str) -> int | None:
@@ -115,18 +180,32 @@ def resolve_variants(
     compiler_mode: str = "system",
     include_default: bool = True,
     stack_origin: Callable[[str], Origin] | None = None,
+    user_keys: Iterable[str] = (),
 ) -> VariantSet:
-    """Merge every variant source and resolve march values."""
+    """Merge every variant source and resolve march values.
+
+    Keys must be pmpm's, standard conda-build ones, or in `user_keys` (declared in the stack or
+    used by its packages). `microarch_level` is never set by hand: only a config pmpm rendered
+    carries it, beside the march it was derived for, and such a config's keys are all trusted.
+    """
     values: dict[str, list] = {}
     zips: list[list[str]] = []
     origins: dict[str, Origin] = {}
+    allowed = {*FLAG_KEYS, *STANDARD_KEYS, *user_keys}
 
-    def merge(new: dict[str, list], new_zips: list[list[str]], origin_of) -> None:
+    def merge(new: dict[str, list], new_zips: list[list[str]], origin_of, from_file: bool = True) -> None:
         nonlocal zips
+        found = {key: origin_of(key) for key in new}
+        rendered = from_file and "march" in new and set(DERIVED_KEYS) <= set(new)
+        if rendered:  # written by `pmpm render`: its keys were checked then, its microarch_level is re-derived
+            allowed.update(key for key in new if key not in DERIVED_KEYS)
+        for key, origin in found.items():
+            if not (rendered and key in DERIVED_KEYS):
+                _check_key(key, origin, allowed)
         rank = len({o.rank for o in origins.values()}) + 1
         for key, vals in new.items():
             values[key] = list(vals)
-            origins[key] = origin_of(key)
+            origins[key] = found[key]
             origins[key].rank = rank
         if new_zips:
             zips = [list(g) for g in new_zips]
@@ -143,18 +222,20 @@ def resolve_variants(
     if stack_variants:
         raw = {k: v if isinstance(v, list) else [v] for k, v in stack_variants.items() if k != "zip_keys"}
         merge(raw, stack_variants.get("zip_keys") or [],
-              stack_origin or (lambda k: Origin(str(stack_path), None, f"_pmpm.variants.{k}")))
+              stack_origin or (lambda k: Origin(str(stack_path), None, f"_pmpm.variants.{k}")), from_file=False)
     for path in config_files:
         path = Path(path)
         merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k), k))
     cli = parse_overrides(list(overrides))
-    merge(cli, [], lambda k: Origin(f"--variant {k}={','.join(cli[k])}"))
+    merge(cli, [], lambda k: Origin(f"--variant {k}={','.join(cli[k])}"), from_file=False)
     return _finish(values, zips, origins, compiler_mode)
 
 
 def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, Origin], compiler_mode: str) -> VariantSet:
     values.setdefault("march", ["x86-64"])
-    values.pop("microarch_level", None)
+    for derived in DERIVED_KEYS + GATE_KEYS:
+        values.pop(derived, None)
+    zips = [g for g in zips if not set(g) & set(GATE_KEYS)]
     if "mtune" in values and origins.get("mtune", Origin("")).rank < origins.get("march", Origin("")).rank:
         del values["mtune"]  # derived for an earlier march (e.g. a rendered config): derive again
     compiler, version = _compiler(values, compiler_mode)
@@ -182,11 +263,20 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
     if "microarch_level" not in group:
         group.append("microarch_level")
     zips = [g for g in zips if len(g) > 1]
+    _add_gate_builds(values, zips)
     for key in ("opt", "cflags", "cxxflags", "fflags", "ldflags"):
         values.setdefault(key, ["-O3" if key == "opt" else ""])
     _check_zip_lengths(values, zips)
     return VariantSet(values=values, zip_keys=zips, origins=origins,
                       microarchs={m.march: m for m in resolved})
+
+
+def _add_gate_builds(values: dict[str, list], zips: list[list[str]]) -> None:
+    """The CPU gate recipe's own variants (one per archspec name); other recipes do not use them."""
+    builds = microarch.gate_builds()
+    values[microarch.GATE_NAME_KEY] = [name for name, _ in builds]
+    values[microarch.GATE_LEVEL_KEY] = [str(level) for _, level in builds]
+    zips.append(list(GATE_KEYS))
 
 
 def _check_zip_lengths(values: dict[str, list], zips: list[list[str]]) -> None:

@@ -1,0 +1,66 @@
+"""pmpm's working state: the layout of `.pmpm/` in the working directory, and `pmpm clean`.
+
+    .pmpm/logs/<label>.log            one log per package × variant build
+    .pmpm/out/<label>.<pid>/          a build's private output dir (removed once published)
+    .pmpm/dirty/<name>/<build>/       persistent --dirty workspaces (see `rebuild`)
+
+Nothing here is needed to use the channel: it can all be removed (`pmpm clean`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT = Path(".pmpm")
+
+
+@dataclass(frozen=True)
+class StateDir:
+    root: Path
+
+    @classmethod
+    def at(cls, path: str | Path = DEFAULT) -> "StateDir":
+        return cls(Path(path).absolute())
+
+    def log(self, label: str) -> Path:
+        return self.root / "logs" / f"{label}.log"
+
+    def output(self, label: str) -> Path:
+        """Private per process: the engine indexes its output dir, so builds must not share one."""
+        return self.root / "out" / f"{label}.{os.getpid()}"
+
+    def dirty(self, name: str, build_string: str) -> Path:
+        return self.root / "dirty" / name / build_string
+
+    def clean(self, packages: list[str] = (), *, logs: bool = False,
+              cache: Path | None = None) -> list[tuple[Path, int]]:
+        """Remove --dirty workspaces and private build outputs (all, or per package); return what was freed."""
+        targets: list[Path] = []
+        if packages:
+            for name in packages:
+                targets.append(self.root / "dirty" / name)
+                targets += list((self.root / "out").glob(f"{name}-*"))
+                if logs:
+                    targets += list((self.root / "logs").glob(f"{name}-*.log"))
+        else:
+            targets += [self.root / "dirty", self.root / "out", self.root / "gates"]
+            if logs:
+                targets.append(self.root / "logs")
+        if cache is not None:
+            targets.append(cache)
+        freed = []
+        for target in targets:
+            if target.exists():
+                size = du(target)
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+                freed.append((target, size))
+        return freed
+
+
+def du(path: Path) -> int:
+    if path.is_file() or path.is_symlink():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
