@@ -172,6 +172,7 @@ class PmpmSection(_Model):
 
     compiler: Literal["system", "conda"] = "system"
     variants: dict[str, Any] = {}
+    variant_keys: list[str] = []  # keys of the user's own: anything else unknown is a typo
     packages: list[Package] = []
     dependencies: list[str] = []
 
@@ -184,6 +185,15 @@ class PmpmSection(_Model):
                 raise FieldError(key, f"variant {key!r} must be a value or a list of values, got {_type_word(value)} "
                                       f"(write {key}: VALUE or {key}: [VALUE, ...])")
         return variants
+
+    @field_validator("variant_keys")
+    @classmethod
+    def _identifiers(cls, keys: list[str]) -> list[str]:
+        for index, key in enumerate(keys):
+            if not re.fullmatch(r"[A-Za-z_]\w*", key):
+                raise FieldError(index, f"variant key {key!r} is not a name (use letters, digits and '_', "
+                                     "as recipes read it in ${{ KEY }})")
+        return keys
 
 
 class StackFile(_Model):
