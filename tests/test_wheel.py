@@ -3,7 +3,7 @@ installed into a fresh venv, and used from a directory outside the repository.
 
 The venv is cached under `~/.cache/pmpm-tests/wheel-venvs/`, keyed by the wheel's content
 (file names and bytes, not its timestamps), so an unchanged pmpm reuses it and any change in
-code or data gets a fresh one.
+code or data gets a fresh one; only the newest few other venvs are kept.
 """
 
 from __future__ import annotations
@@ -14,19 +14,18 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from conftest import REPO, STACKS
 from python_fixture import cache_root
 
 pytestmark = pytest.mark.slow
 
-KEEP_DAYS = 7  # other keys' venvs unused this long are removed
+KEEP_OTHERS = 2  # venvs of other wheels (other branches, recent edits) kept beside the current one
 
 
 def data_files() -> list[str]:
@@ -64,12 +63,16 @@ def fresh_env() -> dict[str, str]:
 
 
 def prune(venvs: Path, keep: Path) -> None:
-    for old in venvs.iterdir():
-        marker = old / "ok"
-        stale = not marker.exists() or time.time() - marker.stat().st_mtime > KEEP_DAYS * 86400
-        if old != keep and old.is_dir() and stale:
-            shutil.rmtree(old, ignore_errors=True)
-            old.with_name(old.name + ".lock").unlink(missing_ok=True)
+    """Remove all but the newest KEEP_OTHERS venvs of other wheels; skip any a test is using."""
+    others = [p for p in venvs.iterdir() if p.is_dir() and p != keep]
+    others.sort(key=lambda p: (p / "ok").stat().st_mtime if (p / "ok").exists() else 0, reverse=True)
+    for old in others[KEEP_OTHERS:]:
+        try:
+            with FileLock(str(old) + ".lock", timeout=0):
+                shutil.rmtree(old, ignore_errors=True)
+        except Timeout:
+            continue
+        Path(str(old) + ".lock").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
