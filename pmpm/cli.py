@@ -17,7 +17,8 @@ import click
 from . import __version__
 from .errors import PmpmError
 
-VARIANT_HELP = "Override a variant key, e.g. march=znver3; KEY=a,b builds a matrix. Repeatable."
+VARIANT_HELP = ("Override a variant key, e.g. march=znver3; KEY=a,b builds a matrix. Repeatable. An unknown "
+                "KEY is an error: declare keys of your own in the stack's _pmpm.variant_keys.")
 ENGINE_NAMES = ["rattler-build", "conda-build", "rattler-build-exe"]  # pmpm.engine.ENGINES, without importing it
 CONFIG_HELP = "Extra conda_build_config.yaml, merged after the defaults and the stack's. Repeatable."
 
@@ -89,8 +90,11 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
     """Render STACK into conda recipes and a merged conda_build_config.yaml.
 
     \b
-    Variant keys: march (znver3, x86-64-v3, zen3, native ...), mtune, opt, cflags,
-    cxxflags, fflags, ldflags, and any key your recipes use (e.g. python).
+    Variant keys: march (any gcc -march name such as znver3, x86-64-v3 or
+    icelake-server, any archspec name such as zen3, or native), mtune, opt,
+    cflags, cxxflags, fflags, ldflags, conda-build's keys (python, numpy,
+    c_compiler_version ...), any key the stack's packages use, and keys declared
+    in _pmpm.variant_keys. Any other key is reported as a typo.
     Sources, later winning: the repo's conda_build_config.yaml, one beside STACK,
     the stack's _pmpm.variants, each -m FILE, then --variant.
 

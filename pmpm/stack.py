@@ -192,7 +192,7 @@ class PmpmSection(_Model):
         for index, key in enumerate(keys):
             if not re.fullmatch(r"[A-Za-z_]\w*", key):
                 raise FieldError(index, f"variant key {key!r} is not a name (use letters, digits and '_', "
-                                     "as recipes read it in ${{ KEY }})")
+                                        "as recipes read it in ${{ KEY }})")
         return keys
 
 

@@ -313,3 +313,12 @@ def test_a_rendered_config_is_trusted_with_its_declared_keys(tmp_path):
     assert at_build.values["my_flag"] == ["off"]
     with pytest.raises(VariantError, match="microarch_level is derived"):
         resolve_variants(config_files=[cbc], overrides=["microarch_level=2"], include_default=False)
+
+
+def test_render_and_build_help_teach_declared_keys():
+    import subprocess
+    import sys
+
+    for command in ("render", "build"):
+        text = subprocess.run([sys.executable, "-m", "pmpm", command, "--help"], capture_output=True, text=True).stdout
+        assert "_pmpm.variant_keys" in " ".join(text.split()), command
