@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from filelock import FileLock
 
-from . import microarch
+from . import microarch, network
 from .channel import PLATFORM, LocalChannel, search_order
 from .engine import BuildRequest, Engine, PlannedBuild, RattlerBuild, plan_recipe, put_tools_on_path
 from .errors import BuildFailed, EngineError, RecipeError
@@ -99,7 +99,9 @@ class BuildReport:
         failed = [r for r in self.results if r.status == "failed"]
         if failed:
             names = ", ".join(r.job.label for r in failed)
-            raise BuildFailed(f"{len(failed)} build(s) failed: {names} (logs: {failed[0].log.parent})")
+            logs = next((r.log.parent for r in failed if r.log), None)
+            where = f"logs: {logs}" if logs else failed[0].message.splitlines()[0]
+            raise BuildFailed(f"{len(failed)} build(s) failed: {names} ({where})")
 
 
 @dataclass
@@ -257,6 +259,11 @@ class Builder:
         if not self.options.force and self._up_to_date(job, digest):
             return JobResult(job, "up to date", files=[self.channel.path / job.channel_key],
                              seconds=time.perf_counter() - start)
+        remote = [url for url in job.planned.source_urls if not url.startswith("file:")]
+        if self.options.offline and remote:
+            return JobResult(job, "failed", seconds=time.perf_counter() - start,
+                             message=f"--offline: the source {', '.join(remote)} needs the network and pmpm keeps "
+                                     "no copy of it (build once online, or use a file:// or path: source)")
         log = _Log(self.state.log(job.label), job, self.reporter)
         self.reporter.started(job, log.path)
         # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
@@ -266,7 +273,7 @@ class Builder:
             files, scratch = run(job, self.options.test and runnable, log)
         except EngineError as exc:  # the log is line-buffered: tail() sees it all
             return JobResult(job, "failed", seconds=time.perf_counter() - start, log=log.path,
-                             script_seconds=log.script_seconds, message=f"{self._explain(exc)}\n{log.tail()}")
+                             script_seconds=log.script_seconds, message=f"{self._explain(job, exc)}\n{log.tail()}")
         finally:
             log.close()
         published = self.channel.publish(files, fingerprints={job.channel_key: digest})
@@ -275,12 +282,19 @@ class Builder:
         return JobResult(job, "built", files=published, seconds=time.perf_counter() - start,
                          script_seconds=log.script_seconds, log=log.path)
 
-    def _explain(self, exc: BaseException) -> str:
-        """The engine's one-line error, with what a user needs when a dependency is missing."""
+    def _explain(self, job: Job, exc: BaseException) -> str:
+        """The engine's one-line error, made specific when the network is to blame."""
         text = str(exc)
         if "resolve dependencies" in text or "Cannot solve" in text:
+            down = [f"{url} ({why})" for url in self.channels if (why := network.channel_problem(url))]
+            if down:
+                return f"cannot reach channel {'; '.join(down)} (check the URL, the network or proxy; or drop it)"
             return (f"{text}: cannot resolve the build or host requirements; "
                     f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)")
+        if "download" in text.lower() or "fetch" in text.lower():
+            failed = [f"{url}: {why}" for url in job.planned.source_urls if (why := network.problem(url))]
+            if failed:
+                return f"cannot download the source {'; '.join(failed)}"
         return text
 
     def _request(self, output_dir: Path, test: bool, dirty: bool = False, work_dir: Path | None = None) -> BuildRequest:

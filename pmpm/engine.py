@@ -68,6 +68,7 @@ class PlannedBuild:
     recipe: Path
     requirements: dict[str, list[str]]
     source_paths: list[Path]  # local `path:` sources, resolved
+    source_urls: list[str] = field(default_factory=list)  # `url:` and `git:` sources
     handle: Any = field(default=None, repr=False)  # rattler_build.RenderedVariant
 
     @property
@@ -88,17 +89,20 @@ def _planned(recipe_path: Path, rendered: Any) -> PlannedBuild:
     recipe = rendered.recipe
     requirements = {section: [str(s) for s in (getattr(recipe.requirements, section, None) or [])]
                     for section in ("build", "host", "run")}
-    paths = []
+    paths, urls = [], []
     for source in recipe.sources:
         spec = source.to_dict()
         if "path" in spec:
             path = (recipe_path.parent / spec["path"]).resolve()
             if path.is_dir():
                 paths.append(path)
+        for key in ("url", "git"):
+            found = spec.get(key)
+            urls += [str(u) for u in found] if isinstance(found, list) else [str(found)] if found else []
     return PlannedBuild(name=recipe.package.name, version=str(recipe.package.version),
                         build_string=recipe.build.string, noarch=bool(recipe.build.noarch),
                         variant=dict(rendered.variant), recipe=recipe_path, requirements=requirements,
-                        source_paths=paths, handle=rendered)
+                        source_paths=paths, source_urls=urls, handle=rendered)
 
 
 # --- building ----------------------------------------------------------------------------
@@ -140,7 +144,7 @@ class RattlerBuild:
                                               channels=request.channels, progress_callback=_Callback(log),
                                               no_build_id=request.dirty)
         except rattler_build.RattlerBuildError as exc:
-            raise EngineError(first_line(exc)) from None
+            raise EngineError(first_line(exc).removeprefix("PyRattlerBuildError: ")) from None
         return [Path(p) for p in result.packages]
 
 

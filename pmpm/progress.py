@@ -76,7 +76,8 @@ class _Base:
             self.results.append(result)
         if result.status == "failed":
             # soft_wrap: a log path must survive copy-paste, whatever the terminal width.
-            self.console.print(f"[bold red]{escape(result.job.label)} failed[/]; last lines of {result.log}:", soft_wrap=True)
+            tail = f"; last lines of {result.log}:" if result.log else ":"
+            self.console.print(f"[bold red]{escape(result.job.label)} failed[/]{tail}", soft_wrap=True)
             self.console.print(result.message, markup=False, highlight=False, soft_wrap=True)
 
     def summary(self) -> Table:
