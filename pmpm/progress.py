@@ -9,6 +9,8 @@ stderr, so stdout stays clean for `--json`.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -148,13 +150,38 @@ class _Live(_Base):
 
 
 @contextmanager
+def _engine_off_the_terminal() -> Iterator:
+    """The terminal for pmpm's live view alone.
+
+    The engine draws its own spinners on file descriptor 2 whenever that is a terminal, which
+    would tear the live view; while the view runs, descriptor 2 points at /dev/null (the full
+    build output is in each build's log) and the view writes to a copy of the terminal.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield terminal
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        terminal.flush()
+
+
+@contextmanager
 def reporter_for(quiet: bool = False, verbose: bool = False) -> Iterator[_Base]:
     """Progress on stderr; the final table too."""
     console = Console(stderr=True)
     if console.is_terminal and not quiet and not verbose:
-        reporter: _Base = _Live(console)
-        with reporter.live:
-            yield reporter
+        with _engine_off_the_terminal() as terminal:
+            reporter: _Base = _Live(Console(file=terminal))
+            with reporter.live:
+                yield reporter
+        console = reporter.console
     else:
         reporter = _Plain(console, verbose) if not quiet else _Base(console)
         yield reporter

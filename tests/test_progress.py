@@ -1,0 +1,87 @@
+"""Progress a person can follow: a live view on a terminal, a line per start and end elsewhere, -v streams."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import pmpm
+
+SLOW = """name: progress
+channels: []
+dependencies: []
+_pmpm:
+  packages:
+    - name: slow
+      version: "1.0"
+      source: {path: .}
+      kind: script
+      noarch: generic
+      script:
+        - echo progress-marker-one
+        - sleep 4
+        - echo progress-marker-two
+"""
+
+
+def _stack(tmp_path: Path) -> Path:
+    (tmp_path / "stack.yml").write_text(SLOW)
+    return tmp_path / "stack.yml"
+
+
+def test_without_a_terminal_each_build_gets_a_start_and_an_end_line(tmp_path):
+    _stack(tmp_path)
+    err = pmpm("build", "stack.yml", cwd=tmp_path).stderr
+    log = tmp_path / ".pmpm" / "logs" / "slow-1.0-hbf21a9e_0.log"
+    start = re.search(r"^\[1/1\] slow-1\.0-(\w+): building \(log: (.+)\)$", err, re.M)
+    end = re.search(r"^\[1/1\] slow-1\.0-\w+: built \((\d+\.\d)s, 0:0\d elapsed\)$", err, re.M)
+    assert start and end, err
+    assert Path(start.group(2)).is_file() and Path(start.group(2)).parent == log.parent
+    assert float(end.group(1)) >= 4.0  # the end line carries the build's own time
+    assert "progress-marker-one" not in err  # the log itself stays in the log file
+
+
+def test_verbose_streams_the_build_log(tmp_path):
+    _stack(tmp_path)
+    err = pmpm("build", "stack.yml", "-v", cwd=tmp_path).stderr
+    assert re.search(r"^slow\| .*progress-marker-one", err, re.M), err
+    assert re.search(r"^slow\| .*progress-marker-two", err, re.M), err
+
+
+def test_on_a_terminal_the_live_view_shows_phase_latest_line_log_and_elapsed(tmp_path):
+    _stack(tmp_path)
+    screen = _run_on_a_terminal([sys.executable, "-m", "pmpm", "build", "stack.yml"], tmp_path)
+    assert re.search(r"pmpm build 0/1 done, 0:0\d elapsed", screen), screen
+    assert "Running build script" in screen          # the phase
+    assert "⠁" not in screen and "copying source" not in screen  # the engine's own spinners stay off
+    assert "+ sleep 4" in screen                     # the latest log line while it sleeps
+    assert "log: " + str(tmp_path / ".pmpm" / "logs") in screen.replace("\r", "").replace("\n", "")
+    assert "built slow-1.0-" in screen              # and a line when it is done
+
+
+def _run_on_a_terminal(argv: list[str], cwd: Path, timeout: float = 120) -> str:
+    """Run under a pseudo-terminal 200 columns wide and return everything it drew."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal is its stdio
+        os.chdir(cwd)
+        os.environ.update({"COLUMNS": "200", "LINES": "50", "TERM": "xterm"})
+        os.execv(argv[0], argv)
+    chunks, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    os.waitpid(pid, 0)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
