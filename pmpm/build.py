@@ -10,6 +10,7 @@ goes on. It never renders a stack: recipes on disk are its input.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -297,15 +298,18 @@ class Builder:
                 return f"cannot download the source {'; '.join(failed)}"
         return text
 
-    def _request(self, output_dir: Path, test: bool, dirty: bool = False, work_dir: Path | None = None) -> BuildRequest:
+    def _request(self, job: Job, output_dir: Path, test: bool, dirty: bool = False,
+                 work_dir: Path | None = None) -> BuildRequest:
+        variants = self.recipe_set.variants
         return BuildRequest(output_dir=output_dir, channels=self.channels, test=test, dirty=dirty,
-                            variant_file=self.recipe_set.config, work_dir=work_dir)
+                            variant_file=self.recipe_set.config, work_dir=work_dir, variants=variants.values,
+                            zip_keys=variants.zip_keys, origin_recipe=job.recipe)
 
     def _run_clean(self, job: Job, test: bool, log: _Log) -> tuple[list[Path], Path | None]:
         """A fresh build in a private output directory (removed once published)."""
         private = self.state.output(job.label)
         shutil.rmtree(private, ignore_errors=True)
-        return self.engine.build(job.planned, self._request(private, test), log), private
+        return self.engine.build(job.planned, self._request(job, private, test), log), private
 
     def _run_dirty(self, job: Job, test: bool, log: _Log) -> tuple[list[Path], Path | None]:
         """Rebuild in the package × variant's persistent workspace (see `rebuild`)."""
@@ -320,12 +324,13 @@ class Builder:
                 raise RecipeError(f"--dirty could not reproduce build {job.build_string} from {recipe}")
             for old in workspace.output_dir.glob("*/*.conda"):
                 old.unlink()
-            request = self._request(workspace.output_dir, test, dirty=True, work_dir=workspace.root / "croot")
+            request = self._request(job, workspace.output_dir, test, dirty=True, work_dir=workspace.root / "croot")
             return self.engine.build(rendered, request, log), None
 
     def _fingerprint(self, job: Job) -> str:
         specs = [*job.planned.requirements["build"], *job.planned.requirements["host"]]
         digests = [self._tree_digest(path) for path in job.planned.source_paths]
+        digests += [hashlib.sha256(p.read_bytes()).hexdigest() for p in job.planned.patch_files if p.is_file()]
         return fingerprint(recipe_text=job.recipe.read_text(), variant=job.variant, source_digests=digests,
                            environment=resolved_environment(specs, self.channels), engine=self.engine.name)
 

@@ -126,7 +126,8 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
 @click.option("-c", "--upstream", "upstream", multiple=True, metavar="CHANNEL",
               help="Extra channel for dependencies (name, URL or directory), searched after the local channel.")
 @click.option("--override-channels", is_flag=True, help="Ignore the stack's channels; use only the local channel and -c.")
-@click.option("--offline", is_flag=True, help="Use only file:// channels and directories.")
+@click.option("--offline", is_flag=True, help="No network: only file:// channels and directories, and sources "
+              "that are local or already in pmpm's cache (others fail at once, named).")
 @click.option("-k", "--keep-going", is_flag=True, help="Continue past a failure; its dependents are skipped.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Build up to N independent packages at once.")
@@ -171,7 +172,7 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
     from . import api
     from .progress import reporter_for
 
-    recipes = api.recipe_set(list(targets), overrides=list(variants), config_files=list(configs))
+    recipes = api.recipe_set(list(targets), overrides=list(variants), config_files=list(configs), offline=offline)
     options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
                                offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test,
                                dirty=dirty, force=force, engine=api.engine_for(engine, solver=solver))
@@ -344,7 +345,7 @@ def install(stack: Path, prefix: Path | None, name: str | None, channel: Path, u
     from .progress import reporter_for
 
     target = _target_prefix(prefix, name)
-    recipes = api.recipe_set([stack], overrides=list(variants), config_files=list(configs))
+    recipes = api.recipe_set([stack], overrides=list(variants), config_files=list(configs), offline=offline)
     options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
                                offline=offline, jobs=jobs)
     with reporter_for() as reporter:

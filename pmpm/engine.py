@@ -69,6 +69,7 @@ class PlannedBuild:
     requirements: dict[str, list[str]]
     source_paths: list[Path]  # local `path:` sources, resolved
     source_urls: list[str] = field(default_factory=list)  # `url:` and `git:` sources
+    patch_files: list[Path] = field(default_factory=list)  # they decide the content as much as the sources
     handle: Any = field(default=None, repr=False)  # rattler_build.RenderedVariant
 
     @property
@@ -89,20 +90,21 @@ def _planned(recipe_path: Path, rendered: Any) -> PlannedBuild:
     recipe = rendered.recipe
     requirements = {section: [str(s) for s in (getattr(recipe.requirements, section, None) or [])]
                     for section in ("build", "host", "run")}
-    paths, urls = [], []
+    paths, urls, patches = [], [], []
     for source in recipe.sources:
         spec = source.to_dict()
         if "path" in spec:
             path = (recipe_path.parent / spec["path"]).resolve()
             if path.is_dir():
                 paths.append(path)
+        patches += [(recipe_path.parent / p).resolve() for p in spec.get("patches") or []]
         for key in ("url", "git"):
             found = spec.get(key)
             urls += [str(u) for u in found] if isinstance(found, list) else [str(found)] if found else []
     return PlannedBuild(name=recipe.package.name, version=str(recipe.package.version),
                         build_string=recipe.build.string, noarch=bool(recipe.build.noarch),
                         variant=dict(rendered.variant), recipe=recipe_path, requirements=requirements,
-                        source_paths=paths, source_urls=urls, handle=rendered)
+                        source_paths=paths, source_urls=urls, patch_files=patches, handle=rendered)
 
 
 # --- building ----------------------------------------------------------------------------
@@ -124,6 +126,9 @@ class BuildRequest:
     dirty: bool = False         # reuse work dirs: stable paths, no build id
     variant_file: Path | None = None  # the conda_build_config.yaml the recipe was planned with
     work_dir: Path | None = None      # conda-build's --croot for --dirty
+    variants: dict[str, list] = field(default_factory=dict)  # that file's values and zip_keys
+    zip_keys: list[list[str]] = field(default_factory=list)
+    origin_recipe: Path | None = None  # the recipe pmpm rendered (`planned.recipe` may be --dirty's derived copy)
 
 
 class Engine(Protocol):
@@ -179,8 +184,11 @@ class _Subprocess:
     def build(self, planned: PlannedBuild, request: BuildRequest, log: BuildLog) -> list[Path]:
         argv = self.command(planned, request)
         log.phase(f"{self.name}: {shlex.join(argv[:3])} …")
-        log.write("$ " + shlex.join(argv))
+        # conda-build: "Destination folder must exist prior to using this" (--output-folder help,
+        # conda/conda-build:conda_build/cli/main_build.py).
         request.output_dir.mkdir(parents=True, exist_ok=True)
+        config = self.prepare(planned, request)
+        log.write("$ " + shlex.join(argv))
         env = {**os.environ, **self.environment(request)}
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", env=env, start_new_session=True)
@@ -191,12 +199,21 @@ class _Subprocess:
         except BaseException:
             _stop(proc)
             raise
-        if code:
+        if code:  # the job config stays beside the output dir, for the log's command line
             raise EngineError(f"{argv[0]} exited with code {code}")
+        if config is not None:
+            config.unlink(missing_ok=True)
         return _packages_in(request.output_dir)
 
     def command(self, planned: PlannedBuild, request: BuildRequest) -> list[str]:
         raise NotImplementedError
+
+    def prepare(self, planned: PlannedBuild, request: BuildRequest) -> Path | None:
+        """Write the per-job variant config the command names (see `job_config`)."""
+        path = job_config_path(request)
+        values, zips = job_config(request.variants, request.zip_keys, planned.variant)
+        path.write_text(config_yaml(values, zips, f"pmpm: variant config of exactly one build, {planned.label}"))
+        return path
 
     def environment(self, request: BuildRequest) -> dict[str, str]:
         return {}
@@ -216,19 +233,94 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _packages_in(directory: Path) -> list[Path]:
+    """Packages an engine left in its output folder: `<subdir>/*.conda` or `*.tar.bz2`
+    (conda-build's --package-format picks one; `broken/` holds packages whose tests failed)."""
     return sorted(p for pattern in ("*/*.conda", "*/*.tar.bz2") for p in directory.glob(pattern)
-                  if p.parent.name != "src_cache")
+                  if p.parent.name not in ("src_cache", "broken"))
+
+
+# --- per-job variant configs ---------------------------------------------------------------
+
+def job_config(values: dict[str, list], zip_keys: list[list[str]],
+               variant: dict[str, Any]) -> tuple[dict[str, list], list[list[str]]]:
+    """The rendered config narrowed to one variant: each key the variant sets holds only its
+    value, every key zipped with it the value of the same row; other keys and every zip
+    group stay as they were, so the engine renders this one variant and nothing else."""
+    narrowed = {k: list(v) for k, v in values.items()}
+    grouped = set()
+    for group in zip_keys:
+        present = [k for k in group if k in narrowed]
+        used = [k for k in present if k in variant]
+        grouped.update(present)
+        if not used:
+            continue
+        row = next((i for i in range(len(narrowed[used[0]]))
+                    if all(str(narrowed[k][i]) == str(variant[k]) for k in used)), None)
+        if row is None:
+            raise EngineError(f"variant {_describe(variant, used)} is not a row of zip_keys {group}")
+        for key in present:
+            narrowed[key] = [narrowed[key][row]]
+    for key, value in variant.items():
+        if key in narrowed and key not in grouped:
+            same = [v for v in narrowed[key] if str(v) == str(value)]
+            narrowed[key] = same[:1] or [value]
+    return narrowed, [list(g) for g in zip_keys]
+
+
+def _describe(variant: dict[str, Any], keys: list[str]) -> str:
+    return ", ".join(f"{k}={variant[k]}" for k in keys)
+
+
+def config_yaml(values: dict[str, list], zip_keys: list[list[str]], header: str = "") -> str:
+    """A conda_build_config.yaml without selectors: also valid variants.yaml, as conda-build's
+    v1 path reads it with py-rattler-build's `VariantConfig.from_file` (conda/conda-build:
+    conda_build/_rattler_build/compat.py) and classic conda-build with yaml's BaseLoader."""
+    import json
+
+    lines = [f"# {header}"] if header else []
+    for key in sorted(values):
+        lines.append(f"{key}:")
+        lines.extend(f"  - {json.dumps(v)}" for v in values[key])
+    if zip_keys:
+        lines.append("zip_keys:")
+        lines.extend(f"  - {json.dumps(list(group))}" for group in zip_keys)
+    return "\n".join(lines) + "\n"
+
+
+def job_config_path(request: BuildRequest) -> Path:
+    """Beside the job's private output dir: one file per package × variant."""
+    return request.output_dir.with_name(request.output_dir.name + ".conda_build_config.yaml")
 
 
 class CondaBuild(_Subprocess):
-    """The user's `conda build`.
+    """The user's `conda build` (conda-build 26), for both recipe formats.
 
-    Options follow conda-build's CLI (conda_build/cli/main_build.py): `-m/--variant-config-files`,
-    `--variants` (a YAML/dict string that overrides the config for this one build),
-    `--output-folder`, `-c`, `--override-channels`, `--no-anaconda-upload`, `--no-test`, and
-    `--dirty` with a persistent `--croot` for incremental rebuilds. The solver is conda's own
-    setting: `--solver libmamba` needs conda-libmamba-solver (the supported successor of boa's
-    archived `conda mambabuild`).
+    Sources relied on (conda/conda-build): `conda_build/cli/main_build.py` for the flags,
+    `conda_build/_rattler_build/compat.py` for how a v1 recipe.yaml is handed to
+    py-rattler-build, `conda_build/variants.py::find_config_files` for config stacking.
+
+    - v1 recipe.yaml (the recipe directory holds no meta.yaml): conda-build 26 builds it with
+      py-rattler-build and rejects every option outside compat.py's VALID_ARGS with "Invalid
+      arguments for conda-build" (`--variants`, `--croot`, `--dirty`, `--keep-old-work`,
+      `--no-anaconda-upload`, …). So one variant is pinned by a per-job config passed as
+      `-e/--exclusive-config-file` (exclusive files replace ~/conda_build_config.yaml and
+      ./conda_build_config.yaml, so nothing of the user's changes what pmpm planned), and
+      pmpm's --dirty becomes `--no-build-id` plus the persistent build tree that pmpm's
+      derived recipe already names.
+    - classic meta.yaml: `-m` the rendered config, `--variants` this job's values (and their
+      zip partners: conda-build only clobbers a zipped key when all of its group is given),
+      `--dirty --croot WORK` for pmpm's --dirty.
+
+    Which file is built when a directory holds both: conda-build ≤25 only knows meta.yaml
+    (`utils.VALID_METAS`, `find_recipe`); how 26's v1 detection breaks the tie is not in the
+    sources we could read, so pmpm never lets it choose. A directory with a meta.yaml (what
+    `pmpm render --format meta.yaml` writes) is built classically and the meta.yaml is passed
+    as a file (`check_recipe`: "Forcing conda-build to use the recipe file"); otherwise the
+    directory is passed, and compat.py joins it with `recipe.yaml`.
+
+    The solver is conda's setting: conda-build has no --solver flag; `CONDA_SOLVER` is the
+    environment form of conda's `--solver` (conda-libmamba-solver user guide). boa's
+    `conda mambabuild` is archived and cannot run on current conda: libmamba is its successor.
     """
 
     name = "conda-build"
@@ -238,24 +330,65 @@ class CondaBuild(_Subprocess):
         self.solver = solver
 
     def command(self, planned: PlannedBuild, request: BuildRequest) -> list[str]:
-        argv = [self.executable, "build", str(planned.recipe.parent), "--output-folder", str(request.output_dir),
-                "--no-anaconda-upload", "--override-channels"]
+        meta = classic_recipe(request.origin_recipe or planned.recipe)
+        target = str(meta) if meta else str(planned.recipe.parent)
+        # --package-format: .conda (the default since conda-build 25.1) whatever .condarc says;
+        # pmpm's channel and fingerprints expect .conda.
+        argv = [self.executable, "build", target, "--output-folder", str(request.output_dir),
+                "--package-format", ".conda"]
+        if meta:
+            argv += ["-m", str(request.variant_file)] if request.variant_file else []
+            argv += ["--variants", _variants_arg(request, planned.variant), "--no-anaconda-upload"]
+        else:
+            argv += ["-e", str(job_config_path(request))]
+        if request.channels:  # compat.py: --override-channels needs -c
+            argv.append("--override-channels")
         for channel in request.channels:
             argv += ["-c", channel]
-        if request.variant_file is not None:
-            argv += ["-m", str(request.variant_file)]
-        argv += ["--variants", _variants_arg(planned.variant)]
         if not request.test:
             argv.append("--no-test")
-        if request.dirty and request.work_dir is not None:
+        if request.dirty and not meta:
+            argv.append("--no-build-id")
+        elif request.dirty and request.work_dir is not None:
             argv += ["--dirty", "--croot", str(request.work_dir)]
-        if self.solver:
-            argv += ["--solver", self.solver]
         return argv
+
+    def prepare(self, planned: PlannedBuild, request: BuildRequest) -> Path | None:
+        if classic_recipe(request.origin_recipe or planned.recipe):
+            return None
+        return super().prepare(planned, request)
+
+    def environment(self, request: BuildRequest) -> dict[str, str]:
+        return {"CONDA_SOLVER": self.solver} if self.solver else {}
+
+
+def classic_recipe(recipe: Path) -> Path | None:
+    """The meta.yaml beside a recipe, if the directory has one."""
+    meta = recipe.parent / "meta.yaml"
+    return meta if meta.is_file() else None
+
+
+def _variants_arg(request: BuildRequest, variant: dict[str, Any]) -> str:
+    """conda-build's --variants: a YAML mapping of lists (read with yaml's BaseLoader, so every
+    value is a string), JSON being YAML. It holds the keys the job narrowed: the variant's own
+    and every key zipped with one of them, all from the rendered config (the variant also records
+    `target_platform` and virtual packages it depends on, such as `__archspec`)."""
+    import json
+
+    values, _ = job_config(request.variants, request.zip_keys, variant)
+    keys = {k for group in request.zip_keys if set(group) & set(variant) for k in group} | set(variant)
+    items = {k: [str(v) for v in values[k]] for k in sorted(keys) if k in values}
+    return json.dumps(items, separators=(", ", ": "))
 
 
 class RattlerBuildExe(_Subprocess):
-    """A `rattler-build` executable on PATH."""
+    """A `rattler-build` executable on PATH (prefix-dev/rattler-build: docs/reference/cli.md).
+
+    `-m` the per-job config pins the one variant; `--variant KEY=VALUE` repeats the values it
+    can spell, so the log's command line says what is built. The CLI splits a --variant value
+    on commas ("Multiple values separated by commas will create multiple build variants"), so
+    empty values and values with commas are left to the config file alone.
+    """
 
     name = "rattler-build-exe"
 
@@ -264,25 +397,17 @@ class RattlerBuildExe(_Subprocess):
 
     def command(self, planned: PlannedBuild, request: BuildRequest) -> list[str]:
         argv = [self.executable, "build", "--recipe", str(planned.recipe), "--output-dir", str(request.output_dir),
-                "--test", "native" if request.test else "skip"]
+                "-m", str(job_config_path(request))]
+        for key, value in sorted(planned.variant.items()):
+            text = str(value)
+            if key in request.variants and text and "," not in text:
+                argv += ["--variant", f"{key}={text}"]
+        argv += ["--test", "native" if request.test else "skip"]
         for channel in request.channels:
             argv += ["-c", channel]
-        if request.variant_file is not None:
-            argv += ["-m", str(request.variant_file)]
-        for key, value in sorted(planned.variant.items()):
-            if key != "target_platform":
-                argv += ["--variant", f"{key}={value}"]
         if request.dirty:
             argv.append("--no-build-id")
         return argv
-
-
-def _variants_arg(variant: dict[str, Any]) -> str:
-    """conda-build's --variants value: a YAML flow mapping of one-element lists."""
-    import json
-
-    items = {k: [str(v)] for k, v in sorted(variant.items()) if k != "target_platform"}
-    return json.dumps(items, separators=(", ", ": "))
 
 
 def put_tools_on_path() -> None:
@@ -303,14 +428,21 @@ def find_conda() -> str:
     return exe
 
 
-def conda_has_solver(conda: str, solver: str = "libmamba") -> bool:
-    proc = subprocess.run([conda, "config", "--show", "solver"], capture_output=True, text=True)
-    return proc.returncode == 0 and (solver in proc.stdout or _has_plugin(conda, "conda_libmamba_solver"))
+def conda_python(conda: str) -> Path:
+    """The python of the conda installation `conda` belongs to (bin/conda or condabin/conda)."""
+    return Path(conda).resolve().parent.parent / "bin" / "python"
 
 
-def _has_plugin(conda: str, module: str) -> bool:
-    python = Path(conda).resolve().parent.parent / "bin" / "python"
-    return python.exists() and subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0
+def check_solver(conda: str, solver: str | None) -> None:
+    """`--solver libmamba` needs conda-libmamba-solver importable by that conda's own python."""
+    if solver != "libmamba":
+        return
+    python = conda_python(conda)
+    found = python.exists() and subprocess.run([str(python), "-c", "import conda_libmamba_solver"],
+                                               capture_output=True).returncode == 0
+    if not found:
+        raise EngineError(f"conda-build engine: --solver libmamba needs conda-libmamba-solver in {python.parent.parent} "
+                          "(conda install -n base conda-libmamba-solver, or use --solver classic)")
 
 
 def engine_for(name: str, *, solver: str | None = None) -> Engine:
@@ -322,6 +454,7 @@ def engine_for(name: str, *, solver: str | None = None) -> Engine:
         if subprocess.run([conda, "build", "--version"], capture_output=True).returncode:
             raise EngineError(f"conda-build engine: `{conda} build` is not available "
                               "(install conda-build into the base environment, or use --engine rattler-build)")
+        check_solver(conda, solver)
         return CondaBuild(conda, solver)
     if name == "rattler-build-exe":
         exe = shutil.which("rattler-build")

@@ -103,7 +103,8 @@ def _environment(templates: Path) -> jinja2.Environment:
 class Renderer:
     """Renders packages of one stack with compiled templates (reused across packages)."""
 
-    def __init__(self, stack: Stack, templates: Path = TEMPLATES):
+    def __init__(self, stack: Stack, templates: Path = TEMPLATES, offline: bool = False):
+        self.offline = offline
         self.stack = stack
         self.env = _environment(templates)
         self.compiler_id = _compiler_id(stack.compiler)
@@ -118,7 +119,7 @@ class Renderer:
         script = self.env.get_template("kinds/_source.sh.j2").render(context) + script
         return self.env.get_template(FORMATS[fmt]).render(
             pmpm_version=__version__, stack=self.stack.path.name, pkg=package, compiled=compiled,
-            source=_source(package, self.stack.path.parent, recipe_dir),
+            source=_source(package, self.stack.path.parent, recipe_dir, self.offline),
             patches=_patches(package, self.stack.path.parent, recipe_dir),
             script="set -euo pipefail\n" + script + "\n", reqs=self._requirements(package, var),
             run_exports=compiled and package.run_exports,
@@ -155,7 +156,7 @@ def _ensure(specs: list[str], names: list[str]) -> list[str]:
     return specs + [n for n in names if n not in present]
 
 
-def _source(package: Package, stack_dir: Path, recipe_dir: Path) -> list[tuple[str, str]]:
+def _source(package: Package, stack_dir: Path, recipe_dir: Path, offline: bool = False) -> list[tuple[str, str]]:
     src = package.source
     if src.path:
         return [("path", _beside_stack(src.path, stack_dir, recipe_dir))]
@@ -165,7 +166,7 @@ def _source(package: Package, stack_dir: Path, recipe_dir: Path) -> list[tuple[s
         return [("url", src.url), ("sha256", src.sha256)]
     from .sources import resolve_sdist  # asks pip, which knows the user's index, mirrors and proxies
 
-    sdist = resolve_sdist(src.pypi, src.sha256)
+    sdist = resolve_sdist(src.pypi, src.sha256, offline=offline)
     return [("url", sdist.url), ("sha256", sdist.sha256)]
 
 
@@ -192,10 +193,11 @@ def _compiler_id(mode: str) -> str:
 
 
 def render_stack(stack: Stack, output_dir: str | Path, variants: VariantSet,
-                 formats: tuple[str, ...] = ("recipe.yaml",), templates: Path = TEMPLATES) -> Rendered:
+                 formats: tuple[str, ...] = ("recipe.yaml",), templates: Path = TEMPLATES,
+                 offline: bool = False) -> Rendered:
     """Write one recipe directory per local package plus the merged conda_build_config.yaml."""
     output_dir = Path(output_dir)
-    renderer = Renderer(stack, templates)
+    renderer = Renderer(stack, templates, offline)
     order = [p.name for p in stack.build_order()]
     recipes: dict[str, Path] = {}
     for name in order:

@@ -39,11 +39,14 @@ class Sdist:
         return self.path.as_uri()
 
 
-def resolve_sdist(requirement: str, sha256: str | None = None) -> Sdist:
+def resolve_sdist(requirement: str, sha256: str | None = None, *, offline: bool = False) -> Sdist:
     """The sdist of `name==version` (with this sha256, if given): from the cache, else through pip."""
     store = user_cache("sdists")
     expected = sha256.lower() if sha256 else None
     sdist = (_by_digest(store, expected) if expected else None) or _by_requirement(store, requirement)
+    if sdist is None and offline:
+        raise StackError(f"--offline: the sdist of {requirement} is not in pmpm's cache ({store})",
+                         fix="render or build once online, or drop --offline")
     if sdist is None:
         sdist = _download(store, requirement)
     if expected and sdist.sha256 != expected:

@@ -116,3 +116,17 @@ def test_offline_fails_fast_naming_remote_sources_without_touching_the_network(t
     err = _failure(pmpm("build", "stack.yml", "--offline", cwd=tmp_path, check=False))
     assert f"--offline: the source {remote} needs the network" in err
     assert handler.requests == []
+
+
+def test_offline_render_names_an_uncached_pypi_sdist_without_asking_pip(tmp_path):
+    package = """    - name: nowhere
+      version: "1.0"
+      source: {pypi: "pmpm-offline-probe==1.0"}
+      kind: python
+"""
+    _stack(tmp_path / "stack.yml", [], package)
+    # An index that cannot answer: if pip were asked, the message would be pip's, not this one.
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PIP_INDEX_URL": f"http://127.0.0.1:{_closed_port()}/simple"}
+    proc = pmpm("build", "stack.yml", "--offline", cwd=tmp_path, check=False, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--offline: the sdist of pmpm-offline-probe==1.0 is not in pmpm's cache" in proc.stderr

@@ -6,6 +6,7 @@ Every test builds real packages with the host's gcc through pmpm and runs the re
 from __future__ import annotations
 
 import difflib
+import json
 import hashlib
 import os
 import shutil
@@ -75,6 +76,13 @@ def test_patches_are_relative_to_the_stack_and_change_the_program(tmp_path):
     pmpm("create", stack, "-p", "env", cwd=tmp_path)
     out = subprocess.run([tmp_path / "env" / "bin" / "kern", "100"], capture_output=True, text=True, check=True).stdout
     assert "patched by the stack\n" in out
+
+    # The patch decides the content as much as the source: editing it rebuilds the package.
+    patch = stack.parent / "patches" / "kern-cli.patch"
+    patch.write_text(patch.read_text().replace("patched by the stack", "patched again"))
+    report = json.loads(pmpm("build", "--json", cwd=tmp_path).stdout)
+    status = {p["name"]: p["status"] for p in report["packages"]}
+    assert status["kern-cli"] == "built" and status["libkern"] == "up to date", status
 
 
 GREET_MAKEFILE = """greet: main.c
