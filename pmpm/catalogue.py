@@ -12,15 +12,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from . import resources
-from .stack import NAME_RE, Package, read_yaml
+from .order import NAME_RE
+from .yamlio import read_yaml
 
 if TYPE_CHECKING:
-    from .stack import _Where
-
-
+    from .stack import _Where  # a position in the stack file, for errors (the stack validates entries)
 
 class Catalogue:
     """Package definitions keyed by name, read lazily from one directory."""
@@ -35,8 +32,8 @@ class Catalogue:
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.yml"))
 
-    def expand(self, entry: str, where: "_Where") -> Package:
-        """Turn a shorthand entry `name` or `name=ref` into a full package."""
+    def expand(self, entry: str, where: "_Where") -> dict:
+        """Turn a shorthand entry `name` or `name=ref` into a package definition (validated by the stack)."""
         name, _, ref = str(entry).partition("=")
         name, ref = name.strip(), ref.strip()
         if not NAME_RE.match(name):
@@ -50,10 +47,7 @@ class Catalogue:
         data.setdefault("name", name)
         if ref:
             _apply_ref(data, ref, where)
-        try:
-            return Package.model_validate(data)
-        except ValidationError as exc:
-            raise where.error(f"catalogue entry {path.name} is invalid: {exc.errors()[0]['msg']}") from None
+        return data
 
 
 def _version_of(ref: str, base: str) -> str:

@@ -1,9 +1,13 @@
-"""Dependency order of local packages, shared by the stack (validation) and build (plan)."""
+"""Conda package names and the dependency order of local packages, shared by the stack
+(validation), the catalogue and build (plan)."""
 
 from __future__ import annotations
 
 import graphlib
 import re
+
+
+NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a conda package name
 
 
 def spec_name(spec: str) -> str:

@@ -18,16 +18,14 @@ from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origi
 
 import rattler
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from .errors import StackError
-from .order import spec_name, topological_order
+from .order import NAME_RE, spec_name, topological_order
+from .yamlio import read_yaml
 
 KINDS = ("cmake", "meson", "autotools", "make", "python", "script")
 KIND_ARGS = {"cmake_args": "cmake", "meson_args": "meson", "configure_args": "autotools",
              "pip_args": "python", "script": "script"}
-NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")
 VERSION_RE = re.compile(r"^[A-Za-z0-9_.+!]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 PYPI_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*==[A-Za-z0-9_.+!]+$")
@@ -257,23 +255,6 @@ def local_deps(package: Package, packages: list[Package]) -> list[str]:
 
 # --- loading -----------------------------------------------------------------------
 
-_yaml = YAML(typ="rt")
-
-
-def read_yaml(path: Path, error: type = StackError) -> Any:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise error(f"cannot read file: {exc.strerror}", file=str(path)) from None
-    try:
-        return _yaml.load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(f"invalid YAML: {problem}", file=str(path), line=line, fix="check indentation and quoting") from None
-
-
 def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
     """Parse, validate and complete a stack file."""
     from .catalogue import Catalogue
@@ -292,7 +273,11 @@ def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
     packages = list(model.pmpm.packages)
     for index, entry in enumerate(model.pmpm.dependencies):
         where = _Where(path, doc, ("_pmpm", "dependencies", index))
-        packages.append(catalogue.expand(entry, where))
+        data = catalogue.expand(entry, where)
+        try:
+            packages.append(Package.model_validate(data))
+        except ValidationError as exc:
+            raise where.error(f"catalogue entry {data['name']}.yml is invalid: {exc.errors()[0]['msg']}") from None
     _check_packages(path, doc, model, packages)
     return Stack(path, model, packages, doc)
 
