@@ -41,6 +41,9 @@ OTHER_TOOLS = {"mamba", "micromamba", "conda", "pixi", "rattler-build"}
 _FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 
 
+ENGINE_TOOLS = {"conda-build": "conda", "rattler-build-exe": "rattler-build"}
+
+
 @dataclass(frozen=True)
 class Block:
     lang: str
@@ -107,6 +110,9 @@ class Reader:
             return "pmpm's own set-up: checked against .ci/run"
         if command.tool in OTHER_TOOLS and not shutil.which(command.tool, path=self.env["PATH"]):
             return f"{command.tool} is not on PATH"
+        for engine, tool in ENGINE_TOOLS.items():  # pmpm driving another tool needs that tool
+            if f"--engine {engine}" in command.text and not shutil.which(tool, path=self.env["PATH"]):
+                return f"--engine {engine} needs {tool}, which is not on PATH"
         return None
 
     def run(self, command: Command) -> None:
