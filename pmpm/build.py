@@ -270,7 +270,8 @@ class Builder:
         # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
         runnable = int(job.variant.get("microarch_level", 1)) <= microarch.host_level()
         try:
-            run = self._run_dirty if self.options.dirty else self._run_clean
+            # --dirty reuses a local source tree; a recipe without one (the CPU gate) has nothing to reuse.
+            run = self._run_dirty if self.options.dirty and job.planned.source_paths else self._run_clean
             files, scratch = run(job, self.options.test and runnable, log)
         except EngineError as exc:  # the log is line-buffered: tail() sees it all
             return JobResult(job, "failed", seconds=time.perf_counter() - start, log=log.path,
@@ -339,6 +340,10 @@ class Builder:
             self._tree_digests[path] = tree_digest(path)
         return self._tree_digests[path]
 
+    def up_to_date(self, job: Job) -> bool:
+        """Whether the channel holds `job`'s package built from exactly these inputs."""
+        return self._up_to_date(job, self._fingerprint(job))
+
     def _up_to_date(self, job: Job, digest: str) -> bool:
         return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == digest
 
@@ -351,6 +356,18 @@ def _recipe_kind(recipe: Path) -> str:
     return match.group(1) if match else "script"
 
 
-def build(recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None) -> BuildReport:
-    """`pmpm build`: every recipe × variant of `recipe_set`, dependencies first, into the local channel."""
-    return Builder(recipe_set, options, reporter).run(plan(recipe_set))
+def select(jobs: list[Job], packages: list[str]) -> list[Job]:
+    """Only the jobs of `packages` (their dependencies must already be in the channel)."""
+    unknown = sorted(set(packages) - {job.name for job in jobs})
+    if unknown:
+        raise RecipeError(f"--only-package {unknown[0]}: no such package in the plan",
+                          fix=f"choose one of {', '.join(sorted({j.name for j in jobs}))}")
+    return [job for job in jobs if job.name in packages]
+
+
+def build(recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None,
+          only: list[str] = ()) -> BuildReport:
+    """`pmpm build`: every recipe × variant of `recipe_set` (or those of the `only` packages),
+    dependencies first, into the local channel."""
+    jobs = plan(recipe_set)
+    return Builder(recipe_set, options, reporter).run(select(jobs, list(only)) if only else jobs)

@@ -59,12 +59,12 @@ def test_conda_mode_builds_against_a_mirror_with_override_channels(tmp_path, mir
     (tmp_path / "stack.yml").write_text(STACK)
     proc = pmpm("build", "stack.yml", "--override-channels", "-c", mirror, "--json", cwd=tmp_path)
     report = json.loads(proc.stdout)
-    assert [p["status"] for p in report["packages"]] == ["built"]
+    assert [p["status"] for p in report["packages"] if p["name"] == "hello-cc"] == ["built"]
     recipe = (tmp_path / "recipes" / "hello-cc" / "recipe.yaml").read_text()
     assert "${{ compiler('c') }}" in recipe and "${{ compiler('cxx') }}" in recipe
     from rattler.package_streaming import extract
 
-    extract(Path(report["packages"][0]["files"][0]), tmp_path / "pkg")
+    extract(Path(next(p for p in report["packages"] if p["name"] == "hello-cc")["files"][0]), tmp_path / "pkg")
     assert (tmp_path / "pkg" / "share" / "cc.txt").read_text().strip() == "/usr/bin/gcc"  # the mirror's activation ran
 
 
