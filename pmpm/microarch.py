@@ -258,6 +258,12 @@ def gate_builds() -> list[tuple[str, int]]:
     return sorted(((name, _level(archspec.cpu.TARGETS[name])) for name in names), key=lambda b: (b[1], b[0]))
 
 
+# The same rules as recipe expressions, for the templates (`${{ }}` in recipe.yaml, `{{ }}` in meta.yaml).
+TAG_EXPRESSION = "march | replace('-', '_')"   # Microarch.tag: build strings allow no '-'
+LEVEL_EXPRESSION = "microarch_level | int"
+GATE_CONDITION = "microarch_level | int > 1"   # gate_spec() is None for the baseline
+
+
 def gate_spec(level: int) -> str | None:
     """The run dependency of a package built for x86-64 `level` (None for the baseline)."""
     return f"{GATE_PACKAGE} >={level}" if level > 1 else None

@@ -20,6 +20,7 @@ import jinja2
 
 from . import __version__, microarch, resources
 from .order import spec_name
+from .mirror import Mirror
 from .stack import Package, Stack
 from .variants import DERIVED_KEYS, FLAG_KEYS, VariantSet
 
@@ -103,8 +104,10 @@ def _environment(templates: Path) -> jinja2.Environment:
 class Renderer:
     """Renders packages of one stack with compiled templates (reused across packages)."""
 
-    def __init__(self, stack: Stack, templates: Path = TEMPLATES, offline: bool = False):
+    def __init__(self, stack: Stack, templates: Path = TEMPLATES, offline: bool = False, mirror: "Mirror | None" = None):
         self.offline = offline
+        self.mirror = mirror
+        self.mirror_index = mirror.index() if mirror else None  # read once per render
         self.stack = stack
         self.env = _environment(templates)
         self.compiler_id = _compiler_id(stack.compiler)
@@ -119,12 +122,13 @@ class Renderer:
         script = self.env.get_template("kinds/_source.sh.j2").render(context) + script
         return self.env.get_template(FORMATS[fmt]).render(
             pmpm_version=__version__, stack=self.stack.path.name, pkg=package, compiled=compiled,
-            source=_source(package, self.stack.path.parent, recipe_dir, self.offline),
+            source=_source(package, self.stack.path.parent, recipe_dir, self.offline, self.mirror, self.mirror_index),
             patches=_patches(package, self.stack.path.parent, recipe_dir),
             script="set -euo pipefail\n" + script + "\n", reqs=self._requirements(package, var),
             run_exports=compiled and package.run_exports,
             use_keys="[" + ", ".join([*FLAG_KEYS, *DERIVED_KEYS]) + "]",
             about=_about(package), compiler_id=self.compiler_id, gate_package=microarch.GATE_PACKAGE,
+            march_tag=microarch.TAG_EXPRESSION, level=microarch.LEVEL_EXPRESSION, gate_condition=microarch.GATE_CONDITION,
             script_env=sorted(package.env.items()),
         )
 
@@ -141,7 +145,7 @@ class Renderer:
             host = _ensure(host, ["python", "pip", *([] if backend_given else ["setuptools"])])
             run = _ensure(run, ["python"])
         local = {p.name: p for p in self.stack.packages}
-        march_tag = var("march | replace('-', '_')")
+        march_tag = var(microarch.TAG_EXPRESSION)
         for dep in package.depends:
             # The host env gets the dependency's build for this same march, not the solver's favourite.
             same_march = f"{dep} * *_{march_tag}_*" if compiled and local[dep].noarch is None else dep
@@ -156,10 +160,13 @@ def _ensure(specs: list[str], names: list[str]) -> list[str]:
     return specs + [n for n in names if n not in present]
 
 
-def _source(package: Package, stack_dir: Path, recipe_dir: Path, offline: bool = False) -> list[tuple[str, str]]:
+def _source(package: Package, stack_dir: Path, recipe_dir: Path, offline: bool = False,
+            mirror: "Mirror | None" = None, mirror_index: dict | None = None) -> list[tuple[str, str]]:
     src = package.source
     if src.path:
         return [("path", _beside_stack(src.path, stack_dir, recipe_dir))]
+    if mirror is not None:  # every remote source comes from the site's mirror, never from upstream
+        return mirror.recipe_source(src, mirror_index)
     if src.git:
         return [("git", src.git)] + ([("rev", src.rev)] if src.rev else [])
     if src.url:
@@ -194,10 +201,13 @@ def _compiler_id(mode: str) -> str:
 
 def render_stack(stack: Stack, output_dir: str | Path, variants: VariantSet,
                  formats: tuple[str, ...] = ("recipe.yaml",), templates: Path = TEMPLATES,
-                 offline: bool = False) -> Rendered:
-    """Write one recipe directory per local package plus the merged conda_build_config.yaml."""
+                 offline: bool = False, mirror: "Mirror | None" = None) -> Rendered:
+    """Write one recipe directory per local package plus the merged conda_build_config.yaml.
+
+    With a source `mirror` (pmpm.mirror), remote sources become the mirror's files.
+    """
     output_dir = Path(output_dir)
-    renderer = Renderer(stack, templates, offline)
+    renderer = Renderer(stack, templates, offline, mirror)
     order = [p.name for p in stack.build_order()]
     recipes: dict[str, Path] = {}
     for name in order:
