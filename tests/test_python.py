@@ -141,3 +141,29 @@ def test_demo_extension_per_variant(demo_python, python_channel, tmp_path, env, 
     assert float(env_python(prefix, "import pykern; print(pykern.saxpy(1000, 3))")) == expected
     extension = next((prefix / "lib" / "python3.11" / "site-packages").glob("pykern*.so"))
     assert (objdump_ymm(extension) > 0) == (isa == "avx2")  # the variant's flags reached setuptools
+
+
+def test_pypi_c_extension_through_pips_configuration(python_channel, tmp_path):
+    """A real C extension from its PyPI sdist, fetched through pip's own index configuration."""
+    (tmp_path / "s.yml").write_text("""\
+name: s
+channels: []
+dependencies: [python 3.11.*, bitarray]
+_pmpm:
+  variants: {march: [x86-64-v3]}
+  packages:
+    - name: bitarray
+      version: "3.0.0"
+      source: {pypi: bitarray==3.0.0}
+      kind: python
+      tests: {imports: [bitarray]}
+""")
+    pmpm("build", "s.yml", *upstream(python_channel), cwd=tmp_path)
+    recipe = (tmp_path / "recipes" / "bitarray" / "recipe.yaml").read_text()
+    assert "file://" in recipe and "pypi.org" not in recipe  # the sdist pip fetched, wherever pip fetched it
+    pmpm("create", "s.yml", "-p", tmp_path / "env", *upstream(python_channel), cwd=tmp_path, env=V3)
+    out = env_python(tmp_path / "env", "import bitarray; a = bitarray.bitarray('1011' * 1000); "
+                                        "print(a.count(1), bitarray.__version__, bitarray._bitarray.__file__)")
+    count, version, library = out.split()
+    assert (count, version) == ("3000", "3.0.0") and library.startswith(str(tmp_path / "env"))
+    assert objdump_ymm(Path(library)) > 0  # built for x86-64-v3, not conda-forge's baseline
