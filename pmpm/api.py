@@ -43,27 +43,37 @@ def stack_variants(stack: Stack, *, overrides: list[str] = (), config_files: lis
 
 def render_file(stack_path: str | Path, output: str | Path = "recipes", *, overrides: list[str] = (),
                 config_files: list[Path] = (), formats: tuple[str, ...] = ("recipe.yaml",),
-                offline: bool = False) -> Rendered:
-    """`pmpm render`: validate the stack, resolve its variants once, write recipes."""
+                offline: bool = False, source_mirror: str | None = None, compiler: str | None = None) -> Rendered:
+    """`pmpm render`: validate the stack, resolve its variants once, write recipes.
+
+    `source_mirror` (a directory or URL filled by `pmpm fetch`) replaces every remote source;
+    `compiler` overrides the stack's `_pmpm.compiler` (`pmpm system_install` forces system).
+    """
+    from .mirror import Mirror
+
     stack = load_stack(stack_path)
+    if compiler:
+        stack.model.pmpm.compiler = compiler
     variants = stack_variants(stack, overrides=overrides, config_files=config_files)
-    return render_stack(stack, output, variants, formats, offline=offline)
+    return render_stack(stack, output, variants, formats, offline=offline,
+                        mirror=Mirror(source_mirror) if source_mirror else None)
 
 
 def recipe_set(targets: list[Path], *, overrides: list[str] = (), config_files: list[Path] = (),
-               output: Path = Path("recipes"), state_dir: Path = Path(".pmpm"), offline: bool = False) -> RecipeSet:
+               output: Path = Path("recipes"), state_dir: Path = Path(".pmpm"), offline: bool = False,
+               source_mirror: str | None = None, compiler: str | None = None) -> RecipeSet:
     """What `pmpm build TARGETS` builds: a stack file (rendered into `output` first), a directory
     written by `pmpm render` (rendered again from its stack when variants are overridden), or
     hand-written recipe directories (variants resolved here, once)."""
     targets = list(targets) or [output]
     if len(targets) == 1 and _is_stack_file(targets[0]):
         return render_file(targets[0], output, overrides=overrides, config_files=config_files,
-                           offline=offline).recipe_set()
+                           offline=offline, source_mirror=source_mirror, compiler=compiler).recipe_set()
     if len(targets) == 1 and RecipeSet.is_rendered(targets[0]):
         rendered = RecipeSet.load(targets[0])
-        if (overrides or config_files) and rendered.stack is not None:
+        if (overrides or config_files or source_mirror or compiler) and rendered.stack is not None:
             return render_file(rendered.stack, targets[0], overrides=overrides, config_files=config_files,
-                               offline=offline).recipe_set()
+                               offline=offline, source_mirror=source_mirror, compiler=compiler).recipe_set()
         return rendered
     recipes = [recipe for target in targets for recipe in _recipes_in(target)]
     variants = resolve_variants(config_files=list(config_files), overrides=list(overrides), user_keys=recipe_keys(recipes))

@@ -45,6 +45,8 @@ class Catalogue:
             raise where.error(f"{name!r} is not in the pmpm catalogue", fix=f"{hint}define it under _pmpm.packages")
         data = dict(read_yaml(path))
         data.setdefault("name", name)
+        # `refs:` names the refs the original pmpm used (toast=toast3) for what this entry pins.
+        ref = str((data.pop("refs", None) or {}).get(ref, ref))
         if ref:
             _apply_ref(data, ref, where)
         return data
@@ -62,6 +64,9 @@ def _apply_ref(data: dict, ref: str, where: "_Where") -> None:
         source["rev"] = ref
         data["version"] = _version_of(ref, str(data.get("version", "0")))
     elif "pypi" in source:
+        if not re.fullmatch(r"[A-Za-z0-9_.+!]+", ref) or not ref[0].isdigit():
+            raise where.error(f"{data['name']!r} comes from PyPI: ={ref} must be a version",
+                              fix=f"write {data['name']}=VERSION, e.g. {data['name']}={data.get('version')}")
         data["version"] = ref
         source["pypi"] = f"{source['pypi'].split('==')[0]}=={ref}"
         source.pop("sha256", None)

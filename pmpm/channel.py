@@ -37,13 +37,23 @@ def channel_url(channel: str | Path) -> str:
     return text
 
 
+def url_to_path(url: str) -> Path:
+    """The directory of a file:// channel URL."""
+    import urllib.parse
+    import urllib.request
+
+    return Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+
+
 def search_order(local: "LocalChannel", stack_channels: list[str], extra: list[str] = (), *,
                  override: bool = False, offline: bool = False) -> list[str]:
     """The local channel first, then -c channels, then the stack's (unless overridden).
 
     Offline keeps only file:// channels. Shared by `build` and `create` so both see the same world.
+    `nodefaults` means to pmpm what it means to conda: no `defaults` channel (pmpm never adds
+    one), so it is dropped rather than looked up as a channel named nodefaults.
     """
-    chosen = list(extra) + ([] if override else list(stack_channels))
+    chosen = [c for c in [*extra, *([] if override else stack_channels)] if str(c) != "nodefaults"]
     urls = [channel_url(c) for c in chosen]
     if offline:
         urls = [u for u in urls if u.startswith("file:")]

@@ -85,8 +85,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="recipe.yaml (v1, rattler-build and recent conda-build) is always written; "
                    "meta.yaml adds classic conda-build recipes.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.option("--source-mirror", envvar="PMPM_SOURCE_MIRROR", metavar="DIR|URL",
+              help="Take every remote source from this mirror (filled by `pmpm fetch`); env PMPM_SOURCE_MIRROR.")
 def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[Path, ...],
-           formats: tuple[str, ...], as_json: bool) -> None:
+           formats: tuple[str, ...], as_json: bool, source_mirror: str | None) -> None:
     """Render STACK into conda recipes and a merged conda_build_config.yaml.
 
     \b
@@ -105,7 +107,8 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
     from .api import render_file
 
     result = render_file(stack, output, overrides=list(variants), config_files=list(configs),
-                         formats=("recipe.yaml", *[f for f in formats if f != "recipe.yaml"]))
+                         formats=("recipe.yaml", *[f for f in formats if f != "recipe.yaml"]),
+                         source_mirror=source_mirror)
     if as_json:
         click.echo(json.dumps({"output": str(result.output_dir), "order": result.order,
                                "recipes": {k: str(v) for k, v in result.recipes.items()},
@@ -143,10 +146,13 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
                    "supported successor of boa's archived `conda mambabuild`.")
 @click.option("-v", "--verbose", is_flag=True, help="Stream every build log line to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON on stdout.")
+@click.option("--source-mirror", envvar="PMPM_SOURCE_MIRROR", metavar="DIR|URL",
+              help="Take every remote source from this mirror (filled by `pmpm fetch`), never from upstream; "
+                   "env PMPM_SOURCE_MIRROR.")
 def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[Path, ...], channel: Path,
           upstream: tuple[str, ...], override_channels: bool, offline: bool, keep_going: bool, jobs: int,
           no_test: bool, dirty: bool, force: bool, engine: str, solver: str | None, verbose: bool,
-          as_json: bool) -> None:
+          as_json: bool, source_mirror: str | None) -> None:
     """Build recipes × variants, in dependency order, into a local conda channel.
 
     \b
@@ -172,7 +178,8 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
     from . import api
     from .progress import reporter_for
 
-    recipes = api.recipe_set(list(targets), overrides=list(variants), config_files=list(configs), offline=offline)
+    recipes = api.recipe_set(list(targets), overrides=list(variants), config_files=list(configs), offline=offline,
+                             source_mirror=source_mirror)
     options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
                                offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test,
                                dirty=dirty, force=force, engine=api.engine_for(engine, solver=solver))
@@ -355,3 +362,116 @@ def install(stack: Path, prefix: Path | None, name: str | None, channel: Path, u
     done = run_create(loaded, target, _request(loaded, channel, upstream, override_channels, offline),
                       command=f"pmpm install {stack}")
     _report_environment(done)
+
+
+# --- the original python-pmpm's commands, and source mirrors (pmpm.mirror) ---------------
+
+MIRROR_HELP = ("Take every remote source from this mirror (filled by `pmpm fetch`), never from upstream; "
+               "env PMPM_SOURCE_MIRROR.")
+
+
+def _original_options(function):
+    """python-pmpm's options, spelled as it spelled them, mapped onto pmpm's."""
+    for option in reversed([
+        click.option("--file", "stack", required=True, type=click.Path(path_type=Path), help="The stack file."),
+        click.option("--arch", help="The march variant (e.g. x86-64-v3, znver3, native)."),
+        click.option("--tune", help="The mtune variant (default: the march's own)."),
+        click.option("--skip-test", is_flag=True, help="Skip the recipes' tests (pmpm build --no-test)."),
+        click.option("--fast-update", is_flag=True, help="Reuse previous build trees (pmpm build --dirty)."),
+        click.option("--source-mirror", envvar="PMPM_SOURCE_MIRROR", metavar="DIR|URL", help=MIRROR_HELP),
+        click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True, help="Parallel builds."),
+    ]):
+        function = option(function)
+    return _channel_options(function)
+
+
+def _install_original(prefix: Path, stack: Path, arch: str | None, tune: str | None, skip_test: bool,
+                      fast_update: bool, source_mirror: str | None, jobs: int, channel: Path,
+                      upstream: tuple[str, ...], override_channels: bool, offline: bool, compiler: str | None,
+                      command: str) -> None:
+    """render + build + create into PREFIX: what both original commands did, in pmpm's stages."""
+    from . import api
+    from .environment import create as run_create, summarize
+    from .progress import reporter_for
+
+    overrides = [*([f"march={arch}"] if arch else []), *([f"mtune={tune}"] if tune else [])]
+    recipes = api.recipe_set([stack], overrides=overrides, offline=offline, source_mirror=source_mirror,
+                             compiler=compiler)
+    options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
+                               offline=offline, jobs=jobs, test=not skip_test, dirty=fast_update)
+    with reporter_for() as reporter:
+        report = api.build(recipes, options, reporter)
+    report.raise_for_failures()
+    loaded = summarize(stack)
+    done = run_create(loaded, prefix, _request(loaded, channel, upstream, override_channels, offline),
+                      command=f"pmpm {command} {prefix} --file {stack}")
+    _report_environment(done)
+
+
+@cli.command("conda_install")
+@click.argument("prefix", type=click.Path(path_type=Path))
+@_original_options
+def conda_install(prefix: Path, **kwargs) -> None:
+    """python-pmpm's conda_install: render, build and create STACK's environment in PREFIX.
+
+    \b
+    The stack's own _pmpm.compiler applies (conda: conda-forge's compilers, as the original
+    used; system: the host's). Same as `pmpm install STACK -p PREFIX`.
+    Example:
+      pmpm conda_install ~/pmpm-test --file examples/linux.yml --arch x86-64-v3
+    """
+    _install_original(prefix, compiler=None, command="conda_install", **kwargs)
+
+
+@cli.command("system_install")
+@click.argument("prefix", type=click.Path(path_type=Path))
+@_original_options
+def system_install(prefix: Path, **kwargs) -> None:
+    """python-pmpm's system_install: build with the host's compilers and the MPI on PATH.
+
+    \b
+    Forces `_pmpm.compiler: system`: gcc/g++/gfortran from PATH, and MPICC, MPICXX, MPIFC,
+    MPIF90 set to the mpicc/mpicxx/mpifort/mpif90 found on PATH (a vendor MPI: load its
+    module first). The packages still land in PREFIX as conda packages.
+    Example:
+      module load cray-mpich && pmpm system_install ~/stack --file examples/linux.yml
+    """
+    _install_original(prefix, compiler="system", command="system_install", **kwargs)
+
+
+@cli.command()
+@click.argument("stack", type=click.Path(path_type=Path), required=False)
+@click.option("--to", "to", type=click.Path(path_type=Path), envvar="PMPM_SOURCE_MIRROR", default=Path("source-mirror"),
+              show_default=True, help="The mirror directory (env PMPM_SOURCE_MIRROR).")
+@click.option("--add", "add", nargs=2, metavar="URL@REV FILE",
+              help="Import FILE, a tarball of git repository URL at REV, instead of fetching a stack.")
+def fetch(stack: Path | None, to: Path, add: tuple[str, str] | None) -> None:
+    """Download every remote source of STACK into a source mirror, for builds without the internet.
+
+    \b
+    git sources at their rev (as a `git archive` tarball), url sources (checked against
+    their sha256) and pypi sdists land in DIR/files/<sha256>/, recorded in DIR/sources.json.
+    Build elsewhere with `--source-mirror DIR` (or serve DIR over HTTP and pass its URL):
+    catalogue entries resolve through the mirror by repository and rev, unchanged.
+    Examples:
+      pmpm fetch examples/linux.yml --to /shared/sources
+      pmpm fetch --add https://github.com/hpc4cmb/libmadam@v1.0.2 libmadam.tar.gz --to /shared/sources
+      pmpm build examples/linux.yml --source-mirror /shared/sources
+    """
+    from .mirror import MirrorDir, describe
+
+    mirror = MirrorDir(to)
+    if add:
+        if stack is not None:
+            raise click.UsageError("--add takes no STACK")
+        click.echo(f"added {describe(mirror.import_archive(add[0], Path(add[1])))} to {to}/")
+        return
+    if stack is None:
+        raise click.UsageError("missing STACK (or --add URL@REV FILE)")
+    from .stack import load_stack
+
+    for package in load_stack(stack).packages:
+        key, new = mirror.fetch(package.source, package.name)
+        if key:
+            click.echo(f"{'fetched' if new else 'present'}  {package.name}: {describe(key)}")
+    click.echo(f"source mirror: {mirror.root}/")

@@ -64,3 +64,7 @@ class ChannelError(PmpmError):
 
 class SolveError(PmpmError):
     """An environment cannot be solved or installed."""
+
+
+class SourceError(PmpmError):
+    """A source cannot be fetched, or is missing from the source mirror."""

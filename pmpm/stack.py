@@ -19,6 +19,7 @@ from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origi
 import rattler
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import legacy
 from .errors import StackError
 from .order import NAME_RE, spec_name, topological_order
 from .yamlio import read_yaml
@@ -265,6 +266,8 @@ def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
         line = getattr(getattr(doc, "lc", None), "line", 0) + 1
         raise StackError(f"a stack file must be a mapping, got {_type_word(doc)} (write name:, channels:, dependencies:, "
                          "_pmpm: at the top level, not '- ' items)", file=str(path), line=line)
+    legacy.translate(doc, lambda key, what, fix: StackError(
+        what, file=str(path), line=line_of(doc, ("_pmpm", key)), key=f"_pmpm.{key}", fix=fix))
     try:
         model = StackFile.model_validate(doc)
     except ValidationError as exc:

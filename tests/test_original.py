@@ -1,0 +1,327 @@
+"""The original python-pmpm's users: their stack files, commands, packages and offline clusters (issue 12).
+
+The 14 example stacks of python-pmpm are read from ../shared/orig-pmpm-examples (data of that
+project, never copied here; skipped when absent). tests/fixtures/original/ holds stacks of
+our own in their shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from conftest import REPO, pmpm
+
+
+def _load(text: str):
+    return YAML(typ="safe").load(text)
+
+ORIGINALS = REPO.parent / "shared" / "orig-pmpm-examples"
+ORIGINAL_FILES = sorted(ORIGINALS.glob("*.yml"))
+OWN = REPO / "tests" / "fixtures" / "original"
+
+
+@pytest.mark.skipif(not ORIGINAL_FILES, reason=f"python-pmpm's examples are not at {ORIGINALS}")
+@pytest.mark.parametrize("name", [p.name for p in ORIGINAL_FILES] or ["none"])
+def test_original_example_renders_unchanged(name: str, tmp_path: Path):
+    # The macOS files render too: recipes are the same, pmpm builds them for linux-64 (its only platform).
+    out = tmp_path / "recipes"
+    proc = pmpm("render", ORIGINALS / name, "-o", out, "--json", cwd=tmp_path)
+    result = json.loads(proc.stdout)
+    pmpm_section = _load((ORIGINALS / name).read_text())["_pmpm"]
+    expected = [entry.split("=")[0] for entry in pmpm_section["dependencies"]]
+    assert sorted(result["order"]) == sorted(expected)
+    toast = (out / "toast" / "recipe.yaml").read_text()
+    assert "toast-3.0.6.tar.gz" in toast and "scikit-build-core" in toast
+    if "libmadam" in expected:
+        assert "git: \"https://github.com/hpc4cmb/libmadam\"" in (out / "libmadam" / "recipe.yaml").read_text() or \
+               "git: https://github.com/hpc4cmb/libmadam" in (out / "libmadam" / "recipe.yaml").read_text()
+
+
+def test_own_fixtures_translate_original_keys(tmp_path: Path):
+    from pmpm.api import load_stack, stack_variants
+
+    stack = load_stack(OWN / "linux.yml")
+    assert stack.model.pmpm.variants == {"march": "x86-64-v3", "mtune": "generic", "python": "3.11"}
+    assert "python 3.11.*" in stack.conda_specs
+    assert [p.name for p in stack.packages] == ["libmadam", "toast"]
+    assert stack.package("toast").source.pypi == "toast==3.0.6"  # toast3 is the TOAST 3 release
+    variants = stack_variants(stack)
+    assert variants.values["march"] == ["x86-64-v3"] and variants.values["mtune"] == ["generic"]
+    for name in ("macos.yml", "nompi-nomkl.yml"):
+        out = tmp_path / name
+        pmpm("render", OWN / name, "-o", out, cwd=tmp_path)
+        assert (out / "toast" / "recipe.yaml").is_file()
+
+
+def test_nodefaults_is_not_a_channel(tmp_path: Path):
+    from pmpm.channel import LocalChannel, search_order
+
+    order = search_order(LocalChannel(tmp_path / "ch"), ["conda-forge", "nodefaults"])
+    assert order == [(tmp_path / "ch").as_uri(), "conda-forge"]
+
+
+def test_toast_recipe_accepted_by_the_engine(tmp_path: Path):
+    import rattler_build  # the engine's own parser and renderer
+
+    pmpm("render", OWN / "linux.yml", "-o", tmp_path / "r", cwd=tmp_path)
+    config = rattler_build.VariantConfig.from_conda_build_config(
+        str(tmp_path / "r" / "conda_build_config.yaml"),
+        rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform="linux-64")))
+    variants = rattler_build.Stage0Recipe.from_file(tmp_path / "r" / "toast" / "recipe.yaml").render(config)
+    assert [v.recipe.build.string for v in variants] == ["py311h" + variants[0].recipe.build.string[6:]]
+    assert variants[0].recipe.build.string.endswith("_x86_64_v3_0")
+
+
+# --- source mirror ----------------------------------------------------------------------
+
+MAKEFILE = """\
+all: libgreet.so greet
+libgreet.so: greet.c
+\t$(CC) $(CFLAGS) -shared -fPIC -o $@ $< $(LDFLAGS)
+greet: main.c libgreet.so
+\t$(CC) $(CFLAGS) -o $@ main.c -L. -lgreet $(LDFLAGS)
+install:
+\tmkdir -p $(PREFIX)/lib $(PREFIX)/bin
+\tcp libgreet.so $(PREFIX)/lib/ && cp greet $(PREFIX)/bin/
+"""
+
+
+def _git_repo(path: Path, message: str) -> str:
+    """An upstream stand-in: a repository with a tag v1.0 and a branch main."""
+    path.mkdir(parents=True)
+    (path / "Makefile").write_text(MAKEFILE)
+    (path / "greet.c").write_text(f'const char *greet(void) {{ return "{message}"; }}\n')
+    (path / "main.c").write_text('#include <stdio.h>\nconst char *greet(void);\n'
+                                 'int main(void) { puts(greet()); return 0; }\n')
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(path), "PATH": "/usr/bin:/bin"}
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "one"], ["tag", "v1.0"]):
+        subprocess.run(["git", *args], cwd=path, check=True, env=env)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _greet_stack(root: Path, repo: Path) -> Path:
+    stack = root / "stack.yml"
+    stack.write_text(f"""\
+channels: [nodefaults]
+_pmpm:
+  arch: x86-64
+  packages:
+    - name: greet
+      version: "1.0"
+      source: {{git: "{repo.as_uri()}", rev: v1.0}}
+      kind: make
+      make_args: []
+      tests: {{commands: ["greet | grep -q hello"]}}
+""")
+    return stack
+
+
+def test_mirror_round_trip_builds_without_the_git_url(tmp_path: Path):
+    repo = tmp_path / "upstream" / "greet"
+    commit = _git_repo(repo, "hello from git")
+    stack = _greet_stack(tmp_path, repo)
+    fetched = pmpm("fetch", stack, "--to", tmp_path / "mirror", cwd=tmp_path)
+    assert "fetched  greet: git source" in fetched.stdout
+    record = json.loads((tmp_path / "mirror" / "sources.json").read_text())[f"git {repo.as_uri()}@v1.0"]
+    assert record["commit"] == commit and (tmp_path / "mirror" / record["path"]).is_file()
+    assert "present" in pmpm("fetch", stack, "--to", tmp_path / "mirror", cwd=tmp_path).stdout
+
+    shutil.move(tmp_path / "upstream", tmp_path / "gone")  # the git URL no longer works
+    without = pmpm("build", stack, "--offline", cwd=tmp_path, check=False)
+    assert without.returncode != 0
+    prefix = tmp_path / "env"
+    pmpm("conda_install", prefix, "--file", stack, "--offline", "--source-mirror", tmp_path / "mirror", cwd=tmp_path)
+    assert subprocess.run([prefix / "bin" / "greet"], capture_output=True, text=True).stdout == "hello from git\n"
+    recipe = (tmp_path / "recipes" / "greet" / "recipe.yaml").read_text()
+    assert "git:" not in recipe and (tmp_path / "mirror").as_uri() in recipe
+
+
+def test_mirror_missing_entry_is_one_line(tmp_path: Path):
+    repo = tmp_path / "upstream" / "greet"
+    _git_repo(repo, "hi")
+    stack = _greet_stack(tmp_path, repo)
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "sources.json").write_text("{}")
+    proc = pmpm("render", stack, "--source-mirror", tmp_path / "mirror", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"git source {repo.as_uri()}@v1.0 is not in the source mirror {tmp_path / 'mirror'} (run `pmpm fetch STACK "
+        "--to MIRROR` where the network is reachable, or `pmpm fetch --add URL@REV FILE --to MIRROR`)"]
+
+
+@pytest.fixture
+def http_server():
+    servers = []
+
+    def serve(directory: Path) -> str:
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+def test_mirror_served_over_http_with_an_imported_tarball(tmp_path: Path, http_server):
+    """A site that got a tarball on a disk: `fetch --add`, served by a static HTTP server, built from there."""
+    repo = tmp_path / "upstream" / "greet"
+    _git_repo(repo, "hello over http")
+    tarball = tmp_path / "greet-v1.0.tar.gz"
+    subprocess.run(["git", "archive", "--format=tar.gz", "--prefix=greet-1.0/", "-o", tarball, "v1.0"],
+                   cwd=repo, check=True)
+    stack = _greet_stack(tmp_path, repo)
+    shutil.move(tmp_path / "upstream", tmp_path / "gone")
+    pmpm("fetch", "--add", f"{repo.as_uri()}@v1.0", tarball, "--to", tmp_path / "mirror", cwd=tmp_path)
+    url = http_server(tmp_path / "mirror")
+    proc = pmpm("build", stack, "--json", cwd=tmp_path, env={"PMPM_SOURCE_MIRROR": url})
+    report = json.loads(proc.stdout)["packages"]
+    assert [r["status"] for r in report if r["name"] == "greet"] == ["built"], report
+    recipe = (tmp_path / "recipes" / "greet" / "recipe.yaml").read_text()
+    assert f"{url}/files/" in recipe and "git:" not in recipe
+
+
+# --- an autotools + MPI Fortran package in the style of libmadam, system mode -----------
+
+MINI_CONFIGURE_AC = """\
+AC_INIT([minimadam], [0.1])
+AM_INIT_AUTOMAKE([foreign])
+AC_CONFIG_MACRO_DIR([m4])
+dnl As libmadam: the MPI Fortran wrapper comes in as MPIFC (system mode finds it on PATH).
+if test -n "$MPIFC"; then FC="$MPIFC"; fi
+AC_PROG_CC
+AC_PROG_FC
+LT_INIT([disable-static])
+AC_ARG_WITH([fftw], [AS_HELP_STRING([--with-fftw=DIR], [FFTW prefix])], [], [with_fftw=/usr])
+AC_SUBST([FFTW_DIR], [$with_fftw])
+AC_CONFIG_FILES([Makefile])
+AC_OUTPUT
+"""
+
+MINI_MAKEFILE_AM = """\
+ACLOCAL_AMFLAGS = -I m4
+lib_LTLIBRARIES = libminimadam.la
+libminimadam_la_SOURCES = minimadam.f90
+libminimadam_la_FCFLAGS = -I$(FFTW_DIR)/include
+libminimadam_la_LIBADD = -lfftw3 -lcfitsio -llapack -lblas
+"""
+
+MINI_F90 = """\
+! FFTW through its Fortran 2003 interface, BLAS, LAPACK, CFITSIO (C, bound) and MPI.
+module minimadam
+  use, intrinsic :: iso_c_binding
+  use mpi
+  implicit none
+  include 'fftw3.f03'
+  interface
+    function ffvers(v) bind(c, name="ffvers")
+      import :: c_float
+      real(c_float) :: v, ffvers
+    end function
+  end interface
+contains
+  function minimadam_check() result(ok) bind(c, name="minimadam_check")
+    integer(c_int) :: ok
+    real(c_double) :: x(8), a(2,2), b(2,2), c(2,2), rhs(2)
+    complex(c_double_complex) :: y(5)
+    integer :: ipiv(2), info, ierr, nproc
+    real(c_float) :: version
+    type(c_ptr) :: plan
+    x = 1.0d0
+    plan = fftw_plan_dft_r2c_1d(8, x, y, FFTW_ESTIMATE)
+    call fftw_execute_dft_r2c(plan, x, y)
+    call fftw_destroy_plan(plan)
+    a = reshape([2d0, 0d0, 0d0, 4d0], [2, 2]); b = reshape([1d0, 1d0, 1d0, 1d0], [2, 2])
+    call dgemm('N', 'N', 2, 2, 2, 1d0, a, 2, b, 2, 0d0, c, 2)
+    rhs = [2d0, 4d0]
+    call dgesv(2, 1, a, 2, ipiv, rhs, 2, info)
+    version = ffvers(version)
+    call MPI_Comm_size(MPI_COMM_WORLD, nproc, ierr)
+    ok = 0
+    if (abs(real(y(1)) - 8d0) < 1d-12 .and. c(2, 1) == 4d0 .and. info == 0 .and. all(abs(rhs - 1d0) < 1d-12) &
+        .and. version > 3.0 .and. nproc == 1) ok = 1
+  end function
+end module
+"""
+
+MINI_PROGRAM = """\
+program check
+  use, intrinsic :: iso_c_binding
+  use mpi
+  implicit none
+  interface
+    function minimadam_check() bind(c, name="minimadam_check")
+      import :: c_int
+      integer(c_int) :: minimadam_check
+    end function
+  end interface
+  integer :: ierr
+  call MPI_Init(ierr)
+  if (minimadam_check() == 1) then
+    print '(a)', 'minimadam ok'
+  else
+    print '(a)', 'minimadam FAILED'
+  end if
+  call MPI_Finalize(ierr)
+end program
+"""
+
+NEEDS = {"mpifort": "openmpi-bin", "autoreconf": "autoconf", "libtoolize": "libtool"}
+HEADERS = {"/usr/include/fftw3.f03": "libfftw3-dev", "/usr/include/fitsio.h": "libcfitsio-dev"}
+
+
+def _missing_host_packages() -> list[str]:
+    return [pkg for exe, pkg in NEEDS.items() if not shutil.which(exe)] + \
+           [pkg for path, pkg in HEADERS.items() if not Path(path).is_file()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(_missing_host_packages()), reason=f"apt packages missing: {_missing_host_packages()}")
+def test_libmadam_style_package_with_system_mpi(tmp_path: Path):
+    src = tmp_path / "minimadam"
+    (src / "m4").mkdir(parents=True)
+    (src / "configure.ac").write_text(MINI_CONFIGURE_AC)
+    (src / "Makefile.am").write_text(MINI_MAKEFILE_AM)
+    (src / "minimadam.f90").write_text(MINI_F90)
+    (src / "autogen.sh").write_text("#!/bin/sh\nset -e\nautoreconf -fi\n")  # libmadam's way in
+    stack = tmp_path / "stack.yml"
+    stack.write_text("""\
+channels: [nodefaults]
+_pmpm:
+  packages:
+    - name: minimadam
+      version: "0.1"
+      source: {path: minimadam}
+      kind: autotools
+      compilers: [c, fortran]
+      configure_args: [--with-fftw=/usr]
+      tests: {commands: ['test -f "$PREFIX/lib/libminimadam.so"']}
+""")
+    prefix = tmp_path / "env"
+    pmpm("system_install", prefix, "--file", stack, "--arch", "x86-64-v2", "--tune", "generic", cwd=tmp_path,
+         timeout=1200)
+    library = prefix / "lib" / "libminimadam.so"
+    needed = subprocess.run(["readelf", "-d", library], capture_output=True, text=True, check=True).stdout
+    assert "libmpi_mpifh" in needed or "libmpi_usempif08" in needed or "libmpi" in needed, needed
+    assert all(lib in needed for lib in ("libfftw3", "libcfitsio", "liblapack", "libblas")), needed
+    (tmp_path / "check.f90").write_text(MINI_PROGRAM)
+    subprocess.run(["mpifort", "-o", tmp_path / "check", tmp_path / "check.f90", f"-L{prefix / 'lib'}",
+                    "-lminimadam", f"-Wl,-rpath,{prefix / 'lib'}"], check=True)
+    env = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "PATH": "/usr/bin:/bin",
+           "OMPI_MCA_plm": "isolated", "OMPI_MCA_btl_vader_single_copy_mechanism": "none"}
+    run = subprocess.run(["mpirun", "-n", "1", tmp_path / "check"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.stdout.strip() == "minimadam ok", run.stdout + run.stderr
