@@ -1,0 +1,97 @@
+"""No-op builds answered from the previous run's record, without loading the engine.
+
+`pmpm build` of an unchanged stack must cost next to nothing, but validating a stack,
+rendering and planning import pydantic, Jinja, py-rattler and py-rattler-build and solve
+every build/host environment. After a successful build pmpm records, per invocation
+(working directory, targets and options), the digest of every input that decided the result:
+the stack and config files, the recipes, pmpm's own templates and catalogue, the host
+compilers and CPU (for `native`), every `path:` source tree and patch, and the local and
+file:// upstream channels' repodata. The next identical invocation re-digests exactly those
+inputs, by content, never by mtime; if all match and every package file is still in the
+channel, the previous report stands. Anything else (a remote upstream channel, which only
+a solve can check, `--force`, `--dirty`) takes the full path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+from . import __version__
+from .rebuild import tree_digest
+
+COMPILERS = ("gcc", "g++", "gfortran", "cc", "c++")
+
+
+def invocation_key(cwd: Path, options: dict) -> str:
+    payload = {"pmpm": __version__, "cwd": str(cwd), "options": options}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _cpu() -> str:
+    """What `march=native` resolves from: the CPU's model and flags."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if line.startswith(("model name", "flags", "vendor_id"))]
+    return hashlib.sha256("\n".join(sorted(set(lines))).encode()).hexdigest()
+
+
+def _host_files() -> list[Path]:
+    """The compilers rendering and building use (their version is in every compiled recipe)."""
+    found = (shutil.which(name) for name in COMPILERS)
+    return sorted({Path(os.path.realpath(path)) for path in found if path})
+
+
+class Record:
+    """The inputs and report of one successful build invocation, under `.pmpm/noop/`."""
+
+    def __init__(self, state_dir: Path, key: str):
+        self.path = Path(state_dir) / "noop" / f"{key}.json"
+
+    def replay(self) -> dict | None:
+        """The previous report if nothing it depended on changed, else None."""
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        if data.get("cpu") != _cpu():
+            return None
+        if any(_file_digest(Path(p)) != digest for p, digest in data["files"].items()):
+            return None
+        if any(not Path(p).is_file() for p in data["packages"]):
+            return None
+        if any(tree_digest(Path(p)) != digest for p, digest in data["trees"].items()):
+            return None
+        report = {**data["report"], "replayed": True}
+        for package in report["packages"]:
+            package.update(status="up to date", seconds=0.0, script_seconds=0.0, log=None, message="")
+        return report
+
+    def save(self, report: dict, *, files: Iterable[Path], trees: Iterable[Path], packages: Iterable[Path]) -> None:
+        """Remember this run; written atomically, so a concurrent replay reads the old or the new record."""
+        all_files = {*map(Path, files), *_host_files()}
+        data = {"cpu": _cpu(), "report": report,
+                "files": {str(p): _file_digest(p) for p in sorted(all_files)},
+                "trees": {str(p): tree_digest(p) for p in sorted(set(map(Path, trees)))},
+                "packages": sorted(map(str, packages))}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+    def forget(self) -> None:
+        self.path.unlink(missing_ok=True)
