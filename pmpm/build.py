@@ -11,6 +11,7 @@ goes on. It never renders a stack: recipes on disk are its input.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,7 +23,7 @@ from filelock import FileLock
 
 from . import microarch, network
 from .channel import PLATFORM, LocalChannel, search_order
-from .engine import BuildRequest, Engine, PlannedBuild, RattlerBuild, plan_recipe, put_tools_on_path
+from .engine import BuildRequest, Engine, PlannedBuild, RattlerBuild, parallel, plan_recipe, put_tools_on_path
 from .errors import BuildFailed, EngineError, RecipeError
 from .order import spec_name, topological_order
 from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, tree_digest
@@ -195,7 +196,7 @@ class Builder:
     def __init__(self, recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None):
         self.recipe_set = recipe_set
         self.options = options
-        self.engine = options.engine
+        self.engine = parallel(options.engine) if options.jobs > 1 else options.engine
         self.channel = LocalChannel(options.channel)
         self.reporter = reporter or _Silent()
         self.channels = search_order(self.channel, recipe_set.channels, options.channels,
@@ -206,6 +207,7 @@ class Builder:
     def run(self, jobs: list[Job]) -> BuildReport:
         self.channel.ensure()
         put_tools_on_path()
+        _share_cores(self.options.jobs)
         self.reporter.planned(jobs)
         results: dict[str, JobResult] = {}
         failed_names: set[str] = set()
@@ -235,19 +237,16 @@ class Builder:
 
     @staticmethod
     def _ready(pending: list[Job], running, slots: int) -> list[Job]:
-        """Up to `slots` jobs whose local dependencies are all finished; one job per package name
-        at a time, because the engine's build directory is keyed by name and start second.
+        """Up to `slots` jobs whose local dependencies (every variant of them) are all finished.
+        Variants of one package may run side by side: each job has its own output and work dir.
         Only free slots are filled, so an interrupt leaves nothing queued behind it."""
         unfinished = {j.name for j in running} | {j.name for j in pending}
-        taken = {j.name for j in running}
         ready = []
         for job in pending:
             if len(ready) >= max(slots, 0):
                 break
-            if job.name in taken or any(d in unfinished for d in job.deps):
-                continue
-            ready.append(job)
-            taken.add(job.name)
+            if not any(d in unfinished for d in job.deps):
+                ready.append(job)
         return ready
 
     def _finish(self, result: JobResult) -> JobResult:
@@ -346,6 +345,13 @@ class Builder:
 
     def _up_to_date(self, job: Job, digest: str) -> bool:
         return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == digest
+
+
+def _share_cores(jobs: int) -> None:
+    """Build scripts read CPU_COUNT (`make -j"$CPU_COUNT"`): with N builds at once each gets
+    its share of the cores, so parallel builds do not oversubscribe the machine."""
+    if jobs > 1 and "CPU_COUNT" not in os.environ:  # a CPU_COUNT of the user's own wins
+        os.environ["CPU_COUNT"] = str(max(1, (os.cpu_count() or 1) // jobs))
 
 
 def _recipe_kind(recipe: Path) -> str:

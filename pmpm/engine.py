@@ -17,10 +17,12 @@ engine will).
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -192,15 +194,22 @@ class _Subprocess:
         env = {**os.environ, **self.environment(request)}
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", env=env, start_new_session=True)
+        error = None
         try:
             for line in proc.stdout:
-                log.write(line.rstrip("\n"))
+                line = line.rstrip("\n")
+                if line.startswith(PHASE):  # pmpm's own worker reports phases and errors in-band
+                    log.phase(line[len(PHASE):])
+                elif line.startswith(ERROR):
+                    error = line[len(ERROR):]
+                else:
+                    log.write(line)
             code = proc.wait()
         except BaseException:
             _stop(proc)
             raise
         if code:  # the job config stays beside the output dir, for the log's command line
-            raise EngineError(f"{argv[0]} exited with code {code}")
+            raise EngineError(error or f"{argv[0]} exited with code {code}")
         if config is not None:
             config.unlink(missing_ok=True)
         return _packages_in(request.output_dir)
@@ -445,6 +454,71 @@ def check_solver(conda: str, solver: str | None) -> None:
                           "(conda install -n base conda-libmamba-solver, or use --solver classic)")
 
 
+PHASE, ERROR = "\x1epmpm-phase ", "\x1epmpm-error "
+
+
+class RattlerBuildWorker(_Subprocess):
+    """py-rattler-build in a child process (`python -m pmpm.engine JOB`), for `-j N`.
+
+    The in-process engine runs one build at a time however many threads call it (measured: two
+    3-second builds on two threads took 6 s), so parallel jobs each get a process of their own.
+    The packages are the in-process engine's: same recipe, variant, channels and options.
+    """
+
+    name = "rattler-build"  # same packages and fingerprints as in process
+
+    def command(self, planned: PlannedBuild, request: BuildRequest) -> list[str]:
+        return [sys.executable, "-m", "pmpm.engine", str(_worker_job_path(request))]
+
+    def prepare(self, planned: PlannedBuild, request: BuildRequest) -> Path | None:
+        path = _worker_job_path(request)
+        path.write_text(json.dumps({
+            "recipe": str(planned.recipe), "values": request.variants, "zip_keys": request.zip_keys,
+            "build_string": planned.build_string, "output_dir": str(request.output_dir),
+            "channels": request.channels, "test": request.test, "dirty": request.dirty}))
+        return path
+
+    def build(self, planned: PlannedBuild, request: BuildRequest, log: BuildLog) -> list[Path]:
+        files = super().build(planned, request, log)
+        return [f for f in files if f.name.startswith(f"{planned.name}-")]
+
+
+def _worker_job_path(request: BuildRequest) -> Path:
+    return request.output_dir.with_name(request.output_dir.name + ".job.json")
+
+
+class _PrintLog:
+    """A worker's BuildLog: lines to stdout, phases marked for the parent."""
+
+    def write(self, line: str) -> None:
+        print(line, flush=True)
+
+    def phase(self, text: str) -> None:
+        print(PHASE + text, flush=True)
+
+
+def _worker(job_file: str) -> int:
+    job = json.loads(Path(job_file).read_text())
+    try:
+        planned = next((p for p in plan_recipe(Path(job["recipe"]), job["values"], job["zip_keys"])
+                        if p.build_string == job["build_string"]), None)
+        if planned is None:
+            raise EngineError(f"{job['recipe']} no longer renders build {job['build_string']}")
+        put_tools_on_path()
+        request = BuildRequest(output_dir=Path(job["output_dir"]), channels=job["channels"], test=job["test"],
+                               dirty=job["dirty"])
+        RattlerBuild().build(planned, request, _PrintLog())
+    except (EngineError, RecipeError) as exc:
+        print(ERROR + str(exc), flush=True)
+        return 1
+    return 0
+
+
+def parallel(engine: Engine) -> Engine:
+    """The engine to use when several builds run at once."""
+    return RattlerBuildWorker() if isinstance(engine, RattlerBuild) else engine
+
+
 def engine_for(name: str, *, solver: str | None = None) -> Engine:
     """The engine named on the command line."""
     if name == "rattler-build":
@@ -464,3 +538,9 @@ def engine_for(name: str, *, solver: str | None = None) -> Engine:
         return RattlerBuildExe(exe)
     raise EngineError(f"unknown engine {name!r} (use one of {', '.join(ENGINES)})")
 
+
+if __name__ == "__main__":  # the worker behind RattlerBuildWorker
+    sys.stdout.flush()
+    code = _worker(sys.argv[1])
+    sys.stdout.flush()
+    os._exit(code)  # py-rattler-build's runtime can crash at interpreter teardown
