@@ -6,11 +6,19 @@ callers of the Python API and of the command line see the same message.
 
 from __future__ import annotations
 
+import re
+
 
 def first_line(exc: BaseException) -> str:
     """An engine's or library's exception, reduced to the line a user reads first."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """A message stays one readable line: a run of over `limit` characters without a space
+    (a 200 kB value pasted into a stack) is cut to its start and its length."""
+    return re.sub(r"\S{%d,}" % (limit + 1), lambda m: f"{m.group(0)[:60]}...[{len(m.group(0))} characters]", text)
 
 
 class PmpmError(Exception):
@@ -33,8 +41,8 @@ class InputError(PmpmError):
         where = self.file or ""
         if self.file and self.line:
             where = f"{self.file}:{self.line}"
-        parts = [p for p in (where, self.key) if p]
-        message = self.what + (f" ({self.fix})" if self.fix else "")
+        parts = [p for p in (where, self.key and shorten(self.key, 80)) if p]
+        message = shorten(self.what) + (f" ({shorten(self.fix)})" if self.fix else "")
         return ": ".join([*parts, message])
 
 

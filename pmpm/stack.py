@@ -29,6 +29,10 @@ KIND_ARGS = {"cmake_args": "cmake", "meson_args": "meson", "configure_args": "au
              "pip_args": "python", "script": "script"}
 VERSION_RE = re.compile(r"^[A-Za-z0-9_.+!]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_NAME, MAX_VERSION, MAX_BUILD_NUMBER = 100, 64, 2**31 - 1  # NAME-VERSION-BUILD.conda must stay a legal file name
+# What render writes into its output directory beside the <package>/ directories.
+RESERVED_NAMES = ("conda_build_config.yaml", "pmpm.json")
 PYPI_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*==[A-Za-z0-9_.+!]+$")
 
 
@@ -123,7 +127,7 @@ class Package(_Model):
     depends: list[str] = []
     tests: Tests = Tests()
     about: About = About()
-    build_number: int = Field(0, ge=0)
+    build_number: int = Field(0, ge=0, le=MAX_BUILD_NUMBER, strict=True)
     noarch: Literal["python", "generic"] | None = None
     run_exports: bool = True
     compilers: list[Literal["c", "cxx", "fortran", "cuda", "rust", "go"]] = ["c", "cxx"]
@@ -135,6 +139,13 @@ class Package(_Model):
     def _conda_name(cls, name: str) -> str:
         if not NAME_RE.match(name):
             raise ValueError(f"invalid conda package name {name!r} (use lowercase letters, digits, '-', '_', '.')")
+        if len(name) > MAX_NAME:
+            raise ValueError(f"package name is {len(name)} characters long (at most {MAX_NAME}: it becomes part of "
+                             "file names)")
+        from .microarch import GATE_PACKAGE
+
+        if name in (*RESERVED_NAMES, GATE_PACKAGE):
+            raise ValueError(f"package name {name!r} is a file pmpm writes beside the recipes (rename the package)")
         return name
 
     @field_validator("version", mode="before")
@@ -144,7 +155,22 @@ class Package(_Model):
             raise NumberVersion(version)
         if not isinstance(version, str) or not VERSION_RE.match(version):
             raise ValueError(f"invalid conda version {version!r} (no '-' or spaces; e.g. 1.2.3)")
+        if len(version) > MAX_VERSION:
+            raise ValueError(f"version is {len(version)} characters long (at most {MAX_VERSION})")
+        try:
+            rattler.Version(version)
+        except Exception:
+            raise ValueError(f"invalid conda version {version!r} (start with a digit or letter, e.g. 1.2.3)") from None
         return version
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if not ENV_NAME_RE.fullmatch(key):
+                raise FieldError(key, f"environment variable name {key!r} is not a name (use letters, digits and "
+                                      "'_', not starting with a digit)")
+        return env
 
     @model_validator(mode="after")
     def _kind_options(self) -> "Package":
@@ -336,7 +362,7 @@ def _check_source_files(source: Source, stack_dir: Path, where: Callable[..., _W
     if source.path:
         problem = _missing(stack_dir / source.path, want_dir=True)
         if problem:
-            raise where("path").error(f"path {source.path!r} {problem}", fix=_TARBALL if "a file" in problem else _RELATIVE)
+            raise where("path").error(f"path {source.path!r} {problem}", fix=_TARBALL if problem.startswith("is a file") else _RELATIVE)
     for j, patch in enumerate(source.patches):
         problem = _missing(stack_dir / patch, want_dir=False)
         if problem:
@@ -350,7 +376,9 @@ def _missing(target: Path, want_dir: bool) -> str | None:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return "is a symlink loop"
-        if target.is_symlink():
+        if exc.errno == errno.ENAMETOOLONG:
+            return "is too long a file name"
+        if os.path.islink(target):
             return f"is a broken symlink to {os.readlink(target)!r}"
         return "does not exist" if exc.errno == errno.ENOENT else f"cannot be read: {exc.strerror}"
     if want_dir and not is_dir:
@@ -421,6 +449,8 @@ def _first_error(exc: ValidationError, doc: Any, path: Path) -> StackError:
         what, fix = f"expected {_TYPE_NAMES[kind]}, got {_type_word(err['input'])}", _type_fix(kind, err["input"], loc, written)
     elif kind == "greater_than_equal":
         what, fix = f"must be >= {err['ctx']['ge']}, got {err['input']!r}", _FIELD_HINTS.get(str(loc[-1]))
+    elif kind == "less_than_equal":
+        what, fix = f"must be <= {err['ctx']['le']}, got {err['input']!r}", _FIELD_HINTS.get(str(loc[-1]))
     elif kind in ("value_error", "assertion_error"):
         error = err["ctx"]["error"]
         loc = (*loc, error.field) if isinstance(error, FieldError) else loc
@@ -452,6 +482,8 @@ def _clean_loc(loc: tuple) -> tuple:
 def _type_fix(kind: str, value: Any, loc: tuple, written: str) -> str | None:
     if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return f'quote it: "{written}"'
+    if kind in ("int_type", "int_parsing") and isinstance(value, (bool, float)):
+        return "write a whole number, e.g. 0"
     if kind == "list_type" and isinstance(value, (str, int, float)):
         return f"write a list: [{value}]"
     if kind in ("dict_type", "model_type", "model_attributes_type"):

@@ -97,9 +97,59 @@ def _scalar(value: Any) -> str:
 
 def load_cbc(path: Path, target_platform: str = PLATFORM) -> tuple[dict[str, list], list[list[str]]]:
     """Values and zip_keys of one conda_build_config.yaml, selectors evaluated by the engine's loader."""
+    if path.is_dir():
+        raise VariantError("is a directory, not a conda_build_config file", file=str(path),
+                           fix="give the file, e.g. DIR/conda_build_config.yaml")
     if not path.is_file():
         raise VariantError("no such conda_build_config file", file=str(path), fix="check the -m path")
-    return engine.load_cbc(path, target_platform)
+    try:
+        values, zips = engine.load_cbc(path, target_platform)
+    except VariantError as exc:
+        raise _diagnose_cbc(path) or exc from None
+    nested = next((k for k, vals in values.items() if any(isinstance(v, (list, dict)) for v in vals)), None)
+    if nested is not None:
+        raise _diagnose_cbc(path) or VariantError("expected a list of values, got a list holding a list",
+                                                  file=str(path), key=nested, fix=f"write {nested}: [VALUE, ...]")
+    return values, zips
+
+
+def _diagnose_cbc(path: Path) -> VariantError | None:
+    """What the engine's loader refused, said with FILE:LINE: key (its own text names neither)."""
+    from .yamlio import read_yaml
+
+    doc = read_yaml(path, VariantError)
+    if not isinstance(doc, dict):
+        return VariantError(f"a conda_build_config must be a mapping of keys to lists, got {_kind(doc)}",
+                            file=str(path), line=1, fix="write KEY: [VALUE, ...] lines")
+    for key, value in doc.items():
+        line = doc.lc.key(key)[0] + 1 if hasattr(doc, "lc") else None
+        if not isinstance(key, str):
+            return VariantError(f"key {key!r} is not a name", file=str(path), line=line, fix="keys are variant names")
+        if key == "zip_keys":
+            groups = value if isinstance(value, list) else None
+            if groups is None or not all(isinstance(g, list) and all(isinstance(k, str) for k in g) for g in groups):
+                return VariantError(f"zip_keys must be a list of lists of key names, got {_kind(value)}",
+                                    file=str(path), line=line, key=key, fix="e.g. zip_keys: [[python, numpy]]")
+            continue
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            written = value if isinstance(value, (str, int, float)) else "VALUE, ..."
+            return VariantError(f"expected a list of values, got {_kind(value)}", file=str(path), line=line, key=key,
+                                fix=f"write {key}: [{written}]")
+        bad = next((v for v in value if isinstance(v, (dict, list)) or v is None), "ok")
+        if bad != "ok":
+            return VariantError(f"expected a list of values, got a list holding {_kind(bad)}",
+                                file=str(path), line=line, key=key, fix=f"write {key}: [VALUE, ...]")
+    return None
+
+
+def _kind(value: Any) -> str:
+    for kind, word in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
+                       (list, "a list"), (dict, "a mapping"), (type(None), "nothing")):
+        if isinstance(value, kind):
+            return word
+    return type(value).__name__
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, list[str]]:

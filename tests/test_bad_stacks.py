@@ -20,7 +20,7 @@ PREFIX = "# expect: "
 
 
 def expected_message(path: Path) -> str:
-    first = path.read_text().splitlines()[0]
+    first = path.read_bytes().splitlines()[0].decode()  # the rest may be deliberately not UTF-8
     assert first.startswith(PREFIX), f"{path.name}: first line must be '{PREFIX}<message>'"
     return first[len(PREFIX):].strip()
 
