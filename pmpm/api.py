@@ -16,7 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import microarch
-from .build import BuildOptions, BuildReport, build
+from . import distribute, slurm
+from .build import Builder, BuildOptions, BuildReport, JobResult, Reporter, build, plan
+from .distribute import Invocation
 from .channel import LocalChannel
 from .engine import ENGINES, engine_for
 from .environment import EnvironmentRequest, StackSummary, create, read_lock, request_for, summarize, write_lock
@@ -29,7 +31,7 @@ from .variants import Origin, VariantSet, keys_used_by, recipe_keys, resolve_var
 __all__ = ["load_stack", "Stack", "stack_variants", "VariantSet", "render_stack", "render_file", "Rendered",
            "RecipeSet", "recipe_set", "build", "BuildOptions", "BuildReport", "ENGINES", "engine_for",
            "LocalChannel", "summarize", "StackSummary", "request_for", "EnvironmentRequest", "create",
-           "write_lock", "read_lock", "PmpmError"]
+           "write_lock", "read_lock", "PmpmError", "Invocation", "submit_slurm", "wait_slurm", "slurm_status", "ci_workflow"]
 
 
 def stack_variants(stack: Stack, *, overrides: list[str] = (), config_files: list[Path] = ()) -> VariantSet:
@@ -97,3 +99,67 @@ def _recipes_in(target: Path) -> list[Path]:
     if not target.exists():
         raise RecipeError(f"no such file or directory: {target}", fix=hint)
     raise RecipeError(f"no recipes found in {target}/", file=str(target), fix=hint)
+
+
+def submit_slurm(recipe_set: RecipeSet, invocation: Invocation, options: BuildOptions, *,
+                 sbatch_args: list[str] = ()) -> tuple[list[distribute.Unit], list[slurm.Submitted]]:
+    """`pmpm build --executor slurm`: one sbatch job per package × variant not yet up to date,
+    chained by afterok; returns every unit and the jobs submitted (recorded for `pmpm status`)."""
+    units = distribute.units(plan(recipe_set), recipe_set.variants)
+    builder = Builder(recipe_set, options)
+    builder.channel.ensure()
+    todo = distribute.stale(units, builder.up_to_date, force=options.force)
+    targets = {}
+    if recipe_set.stack is not None:
+        targets = {k: v.sbatch_args() for k, v in load_stack(recipe_set.stack).model.pmpm.slurm.items()}
+    state = StateDir.at(options.state_dir).slurm
+    submitted = slurm.submit(todo, invocation, state, sbatch_args=list(sbatch_args), targets=targets)
+    if submitted:  # an all-up-to-date run keeps the last submission visible to `pmpm status`
+        slurm.save(state, submitted)
+    return units, submitted
+
+
+def wait_slurm(units: list[distribute.Unit], submitted: list[slurm.Submitted], reporter: Reporter,
+               poll: float = 2.0) -> BuildReport:
+    """Block until every submitted job ends, reporting through the usual progress display."""
+    by_key = {u.key: u for u in units}
+    reporter.planned([job for s in submitted for job in by_key[s.key].jobs])
+
+    def started(sub: slurm.Submitted) -> None:
+        for job in by_key[sub.key].jobs:
+            reporter.started(job, Path(sub.log))
+
+    def finished(sub: slurm.Submitted, state: slurm.JobState) -> None:
+        status = ("built" if state.state == "COMPLETED" else
+                  "skipped" if "Dependency" in state.reason else "failed")
+        message = "" if status == "built" else f"Slurm job {sub.id} {state.state} {state.reason}".strip()
+        for job in by_key[sub.key].jobs:
+            results.append(JobResult(job, status, log=Path(sub.log), message=message))
+            reporter.finished(results[-1])
+
+    results: list[JobResult] = []
+    slurm.wait(submitted, slurm.Watch(started, finished), poll=poll)
+    return BuildReport(results, Path())
+
+
+def slurm_status(state_dir: Path = Path(".pmpm")) -> list[tuple[slurm.Submitted, slurm.JobState | None]]:
+    """`pmpm status`: the last submission's jobs with their Slurm state."""
+    submitted = slurm.load(StateDir.at(state_dir).slurm)
+    states = slurm.states([s.id for s in submitted])
+    return [(s, states.get(s.id)) for s in submitted]
+
+
+def ci_workflow(stack_path: Path, provider: str, *, overrides: list[str] = (), config_files: list[Path] = (),
+                install: str = "python -m pip install pmpm") -> str:
+    """`pmpm ci`: the stack's package × variant units as a GitHub Actions or GitLab CI workflow."""
+    import tempfile
+
+    from . import ci
+
+    stack = load_stack(stack_path)
+    with tempfile.TemporaryDirectory(prefix="pmpm-ci-") as scratch:
+        variants = stack_variants(stack, overrides=overrides, config_files=config_files)
+        recipes = render_stack(stack, Path(scratch), variants).recipe_set()
+        units = distribute.units(plan(recipes), recipes.variants)
+    invocation = Invocation([Path(stack_path)], list(overrides), list(config_files), Path(ci.CHANNEL))
+    return ci.render(units, invocation, provider, stack.name, install)

@@ -149,10 +149,21 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
 @click.option("--source-mirror", envvar="PMPM_SOURCE_MIRROR", metavar="DIR|URL",
               help="Take every remote source from this mirror (filled by `pmpm fetch`), never from upstream; "
                    "env PMPM_SOURCE_MIRROR.")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="local: build here. slurm: one sbatch job per package × variant, chained by afterok, each "
+                   "running pmpm on a compute node into the shared --channel; prints the job ids and returns.")
+@click.option("--sbatch-arg", "sbatch_args", multiple=True, metavar="ARG",
+              help="Pass ARG to every sbatch (e.g. --sbatch-arg=--time=1:00:00). Repeatable.")
+@click.option("--wait", is_flag=True, help="--executor slurm: block until every job ends, showing progress.")
+@click.option("--only-package", "only", multiple=True, hidden=True,
+              help="Build only this package's variants (what each Slurm or CI job runs).")
+@click.option("--render-dir", type=click.Path(path_type=Path), default=Path("recipes"), hidden=True,
+              help="Where a stack TARGET is rendered (a private directory per Slurm job).")
 def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[Path, ...], channel: Path,
           upstream: tuple[str, ...], override_channels: bool, offline: bool, keep_going: bool, jobs: int,
           no_test: bool, dirty: bool, force: bool, engine: str, solver: str | None, verbose: bool,
-          as_json: bool, source_mirror: str | None) -> None:
+          as_json: bool, source_mirror: str | None, executor: str, sbatch_args: tuple[str, ...], wait: bool,
+          only: tuple[str, ...], render_dir: Path) -> None:
     """Build recipes × variants, in dependency order, into a local conda channel.
 
     \b
@@ -178,16 +189,116 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
     from . import api
     from .progress import reporter_for
 
+    if executor == "slurm":
+        # Rendered as deep as each job's private render dir, so relative source paths, and with
+        # them the fingerprints that decide what is up to date, agree with the jobs' own.
+        from .state import StateDir
+
+        render_dir = StateDir.at().slurm / "recipes" / "_submit"
     recipes = api.recipe_set(list(targets), overrides=list(variants), config_files=list(configs), offline=offline,
-                             source_mirror=source_mirror)
+                             output=render_dir, source_mirror=source_mirror)
     options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
                                offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test,
                                dirty=dirty, force=force, engine=api.engine_for(engine, solver=solver))
-    with reporter_for(quiet=as_json, verbose=verbose) as reporter:
-        report = api.build(recipes, options, reporter)
+    if executor == "slurm":
+        invocation = api.Invocation(_unit_targets(targets, recipes), list(variants), [c.absolute() for c in configs],
+                                    channel.absolute(), list(upstream), override_channels, offline, not no_test,
+                                    engine, solver, source_mirror)
+        units, submitted = api.submit_slurm(recipes, invocation, options, sbatch_args=list(sbatch_args))
+        click.echo(f"submitted {len(submitted)} Slurm job(s); {len(units) - len(submitted)} of {len(units)} "
+                   "package × variant(s) up to date")
+        for sub in submitted:
+            after = f" after {','.join(sub.after)}" if sub.after else ""
+            click.echo(f"  {sub.id}  {sub.key}{after}  log: {sub.log}")
+        if not wait or not submitted:
+            return
+        with reporter_for(quiet=as_json, verbose=verbose) as reporter:
+            report = api.wait_slurm(units, submitted, reporter)
+    else:
+        with reporter_for(quiet=as_json, verbose=verbose) as reporter:
+            report = api.build(recipes, options, reporter, only=list(only))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     report.raise_for_failures()
+
+
+def _unit_targets(targets: tuple[Path, ...], recipes) -> list[Path]:
+    """What each Slurm job builds from: the stack when known (re-rendered on the node), else the recipes."""
+    if recipes.stack is not None:
+        return [Path(recipes.stack).absolute()]
+    return [t.absolute() for t in targets] or [Path("recipes").absolute()]
+
+
+@cli.command()
+@click.argument("stack", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--github", "provider", flag_value="github", help="Write a GitHub Actions workflow.")
+@click.option("--gitlab", "provider", flag_value="gitlab", help="Write a GitLab CI pipeline.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Where to write it (default .github/workflows/pmpm.yml or .gitlab-ci.yml; - for stdout).")
+@click.option("--variant", "variants", multiple=True, metavar="KEY=VALUE", help=VARIANT_HELP)
+@click.option("-m", "--variant-config", "configs", multiple=True, type=click.Path(path_type=Path), help=CONFIG_HELP)
+@click.option("--install", default="python -m pip install pmpm", show_default=True,
+              help="The shell command that installs pmpm in each CI job.")
+def ci(stack: Path, provider: str | None, output: Path | None, variants: tuple[str, ...], configs: tuple[Path, ...],
+       install: str) -> None:
+    """Write a CI workflow that builds STACK as one job per package × variant.
+
+    
+    Dependencies become `needs:` (and, on GitLab, one stage per dependency level); the
+    channel passes between jobs as artifacts, is cached per job across runs (unchanged
+    packages are up to date) and is published by a final `channel` job. Paths in the
+    workflow are as given here: run pmpm ci from the repository root.
+
+    
+    Examples:
+      pmpm ci stacks/demo.yml --github --variant march=x86-64,x86-64-v3
+      pmpm ci stack.yml --gitlab -o .gitlab-ci.yml
+    """
+    from .api import ci_workflow
+    from .ci import DEFAULT_OUTPUT
+
+    if provider is None:
+        raise click.UsageError("choose --github or --gitlab")
+    text = ci_workflow(stack, provider, overrides=list(variants), config_files=list(configs), install=install)
+    target = output or DEFAULT_OUTPUT[provider]
+    if str(target) == "-":
+        click.echo(text, nl=False)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    click.echo(f"wrote {target}")
+
+
+@cli.command()
+@click.argument("channel", type=click.Path(path_type=Path), default=Path("local-channel"))
+def index(channel: Path) -> None:
+    """Re-index CHANNEL after package files were copied in (e.g. CI artifacts merged)."""
+    from .channel import LocalChannel
+
+    local = LocalChannel(channel)
+    local.ensure()
+    click.echo(f"indexed {local.path}: {len(local.packages())} packages")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+def status(as_json: bool) -> None:
+    """Show the Slurm jobs of the last `pmpm build --executor slurm` from here: id, state, log.
+
+    States come from squeue while the controller remembers a job, then from sacct.
+    """
+    from .api import slurm_status
+
+    rows = slurm_status()
+    if as_json:
+        click.echo(json.dumps([{"id": s.id, "unit": s.key, "package": s.name, "variant": s.pins, "after": s.after,
+                                "state": st.state if st else "UNKNOWN", "reason": st.reason if st else "",
+                                "log": s.log} for s, st in rows], indent=2))
+        return
+    for sub, state in rows:
+        text = f"{state.state}{f' ({state.reason})' if state and state.reason else ''}" if state else "UNKNOWN"
+        after = f"after {','.join(sub.after)}" if sub.after else "-"
+        click.echo(f"{sub.id:>8}  {text:<36} {sub.key:<28} {after:<16} {sub.log}")
 
 
 @cli.command()

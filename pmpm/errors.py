@@ -74,5 +74,12 @@ class SolveError(PmpmError):
     """An environment cannot be solved or installed."""
 
 
+class ExecutorError(PmpmError):
+    """An outside scheduler (Slurm) refused or cannot be reached; its own one-line message."""
+
+    def __init__(self, what: str, fix: str | None = None):
+        super().__init__(what + (f" ({fix})" if fix else ""))
+
+
 class SourceError(PmpmError):
     """A source cannot be fetched, or is missing from the source mirror."""

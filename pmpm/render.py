@@ -147,8 +147,10 @@ class Renderer:
         local = {p.name: p for p in self.stack.packages}
         march_tag = var(microarch.TAG_EXPRESSION)
         for dep in package.depends:
-            # The host env gets the dependency's build for this same march, not the solver's favourite.
-            same_march = f"{dep} * *_{march_tag}_*" if compiled and local[dep].noarch is None else dep
+            # The host env gets the dependency's build for this same march, not the solver's favourite;
+            # the build number ends the glob, or the baseline's `*_x86_64_*` would match `_x86_64_v3_0` too.
+            same_march = (f"{dep} * *_{march_tag}_{local[dep].build_number}"
+                          if compiled and local[dep].noarch is None else dep)
             host = _ensure(host, [same_march])
             if not local[dep].run_exports or local[dep].noarch:
                 run = _ensure(run, [dep])

@@ -192,6 +192,21 @@ class PipSection(_Model):
     pip: list[str]
 
 
+class SlurmTarget(_Model):
+    """Where one CPU target's Slurm jobs run (`_pmpm.slurm.<march>`); `--sbatch-arg` adds anything else."""
+
+    constraint: str | None = None
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time: str | None = None
+    cpus_per_task: int | None = Field(None, alias="cpus-per-task", ge=1)
+    mem: str | None = None
+
+    def sbatch_args(self) -> list[str]:
+        return [f"--{name.replace('_', '-')}={value}" for name, value in self.model_dump().items() if value is not None]
+
+
 class PmpmSection(_Model):
     """The `_pmpm:` section."""
 
@@ -200,6 +215,8 @@ class PmpmSection(_Model):
     variant_keys: list[str] = []  # keys of the user's own: anything else unknown is a typo
     packages: list[Package] = []
     dependencies: list[str] = []
+    # Per march value as written in --variant/_pmpm.variants (or `default`), e.g. {x86-64-v4: {constraint: avx512}}.
+    slurm: dict[str, SlurmTarget] = {}
 
     @field_validator("variants")
     @classmethod
@@ -210,6 +227,21 @@ class PmpmSection(_Model):
                 raise FieldError(key, f"variant {key!r} must be a value or a list of values, got {_type_word(value)} "
                                       f"(write {key}: VALUE or {key}: [VALUE, ...])")
         return variants
+
+    @field_validator("slurm")
+    @classmethod
+    def _slurm_targets(cls, targets: dict[str, Any]) -> dict[str, Any]:
+        from . import microarch
+
+        known = None
+        for key in targets:
+            if key in ("default", "native"):
+                continue
+            known = known or set(microarch.known_names())
+            if key not in known:
+                raise FieldError(key, f"_pmpm.slurm key {key!r} is not a CPU target (use a march value such as "
+                                      "x86-64-v4 or znver3 as written in --variant, or `default`)")
+        return targets
 
     @field_validator("variant_keys")
     @classmethod

@@ -3,6 +3,7 @@
     .pmpm/logs/<label>.log            one log per package × variant build
     .pmpm/out/<label>.<pid>/          a build's private output dir (removed once published)
     .pmpm/dirty/<name>/<build>/       persistent --dirty workspaces (see `rebuild`)
+    .pmpm/slurm/                      Slurm jobs: jobs.json, <unit>.sh, <unit>-<id>.out, recipes/<unit>/
 
 Nothing here is needed to use the channel: it can all be removed (`pmpm clean`).
 """
@@ -31,6 +32,11 @@ class StateDir:
     def output(self, label: str) -> Path:
         """Private per process: the engine indexes its output dir, so builds must not share one."""
         return self.root / "out" / f"{label}.{os.getpid()}"
+
+    @property
+    def slurm(self) -> Path:
+        """What `pmpm build --executor slurm` submitted (see `slurm`)."""
+        return self.root / "slurm"
 
     def dirty(self, name: str, build_string: str) -> Path:
         return self.root / "dirty" / name / build_string

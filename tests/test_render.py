@@ -120,4 +120,4 @@ def test_render_help_teaches():
 
 def test_local_dependency_is_pinned_to_the_same_march(kinds):
     text = (kinds / "me" / "recipe.yaml").read_text()
-    assert """- "cm * *_${{ march | replace('-', '_') }}_*\"""" in text
+    assert """- "cm * *_${{ march | replace('-', '_') }}_0\"""" in text
