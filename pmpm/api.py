@@ -19,7 +19,7 @@ from . import microarch
 from . import distribute, slurm
 from .build import Builder, BuildOptions, BuildReport, JobResult, Reporter, build, plan
 from .distribute import Invocation
-from .channel import LocalChannel
+from .channel import SUBDIRS, LocalChannel, search_order, url_to_path
 from .engine import ENGINES, engine_for
 from .environment import EnvironmentRequest, StackSummary, create, read_lock, request_for, summarize, write_lock
 from .errors import PmpmError, RecipeError
@@ -147,6 +147,33 @@ def slurm_status(state_dir: Path = Path(".pmpm")) -> list[tuple[slurm.Submitted,
     submitted = slurm.load(StateDir.at(state_dir).slurm)
     states = slurm.states([s.id for s in submitted])
     return [(s, states.get(s.id)) for s in submitted]
+
+
+def remember_build(record: "Record", recipe_set: RecipeSet, options: BuildOptions, report: BuildReport,
+                   config_files: list[Path] = ()) -> None:
+    """Record what decided a successful build so an identical next invocation is a replay
+    (see `replay`); an upstream channel that is not a local directory can change unseen, so
+    such builds are not recorded."""
+    from . import resources
+    from .replay import Record
+
+    local = LocalChannel(options.channel)
+    channels = search_order(local, recipe_set.channels, options.channels,
+                            override=options.override_channels, offline=options.offline)
+    if not report.ok or any(not url.startswith("file://") for url in channels):
+        record.forget()
+        return
+    channel_dirs = [Path(url_to_path(url)) for url in channels]
+    stack_files = [recipe_set.stack, recipe_set.stack.parent / "conda_build_config.yaml"] if recipe_set.stack else []
+    data = [*resources.templates_dir().rglob("*.j2"), *resources.catalogue_dir().glob("*.yml"), resources.default_cbc()]
+    repodata = [d / sub / "repodata.json" for d in channel_dirs for sub in SUBDIRS] + [local.meta / "fingerprints.json"]
+    jobs = [result.job for result in report.results]
+    patches = [p for job in jobs for p in job.planned.patch_files]
+    files = [*stack_files, *([recipe_set.config] if recipe_set.config else []), *recipe_set.recipes,
+             *map(Path, config_files), *data, *repodata, *patches]
+    record.save(report.to_json(), files=[Path(f).absolute() for f in files],
+                trees=[p for job in jobs for p in job.planned.source_paths],
+                packages=[local.path / job.channel_key for job in jobs])
 
 
 def ci_workflow(stack_path: Path, provider: str, *, overrides: list[str] = (), config_files: list[Path] = (),

@@ -162,8 +162,8 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
 def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[Path, ...], channel: Path,
           upstream: tuple[str, ...], override_channels: bool, offline: bool, keep_going: bool, jobs: int,
           no_test: bool, dirty: bool, force: bool, engine: str, solver: str | None, verbose: bool,
-          as_json: bool, source_mirror: str | None, executor: str, sbatch_args: tuple[str, ...], wait: bool,
-          only: tuple[str, ...], render_dir: Path) -> None:
+          as_json: bool, executor: str, sbatch_args: tuple[str, ...], wait: bool, only: tuple[str, ...],
+          render_dir: Path, source_mirror: str | None) -> None:
     """Build recipes × variants, in dependency order, into a local conda channel.
 
     \b
@@ -186,6 +186,20 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
     Logs: .pmpm/logs/<package>-<version>-<build>.log. Nothing is published for a
     build whose script or tests fail.
     """
+    record = None
+    if executor == "local" and not (force or dirty or only):
+        from .replay import Record, invocation_key
+
+        key = invocation_key(Path.cwd(), {
+            "targets": [t.absolute() for t in targets], "variants": variants, "configs": [c.absolute() for c in configs],
+            "channel": channel.absolute(), "upstream": upstream, "override": override_channels, "offline": offline,
+            "test": not no_test, "engine": engine, "solver": solver, "render_dir": render_dir.absolute(),
+            "source_mirror": source_mirror})
+        record = Record(Path(".pmpm").absolute(), key)
+        previous = record.replay()
+        if previous is not None:
+            _print_replayed(previous, as_json)
+            return
     from . import api
     from .progress import reporter_for
 
@@ -217,9 +231,21 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
     else:
         with reporter_for(quiet=as_json, verbose=verbose) as reporter:
             report = api.build(recipes, options, reporter, only=list(only))
+        if record is not None:
+            api.remember_build(record, recipes, options, report, list(configs))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     report.raise_for_failures()
+
+
+def _print_replayed(report: dict, as_json: bool) -> None:
+    """A replayed no-op: the same report, every package up to date."""
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    count = len(report["packages"])
+    click.echo(f"pmpm build: all {count} package × variant builds up to date (nothing changed since the last "
+               f"build; --force rebuilds)", err=True)
 
 
 def _unit_targets(targets: tuple[Path, ...], recipes) -> list[Path]:
