@@ -390,13 +390,16 @@ def _request(stack, channel, upstream, override_channels, offline):
 
 
 @cli.command()
-@click.argument("stack", type=click.Path(path_type=Path))
+@click.argument("stack", type=click.Path(path_type=Path), required=False)
 @_target_options
 @_channel_options
-@click.option("--locked", is_flag=True, help="Install exactly the packages of the stack's lock file (see `pmpm lock`).")
+@click.option("--locked", is_flag=True, help="Install exactly the packages of the stack's lock file (see `pmpm lock`), "
+              "pip packages in pip's hash-checking mode; a lock older than the stack's inputs is refused as stale.")
 @click.option("--lock-file", type=click.Path(path_type=Path), help="Lock file for --locked (default: STACK.lock).")
-def create(stack: Path, prefix: Path | None, name: str | None, channel: Path, upstream: tuple[str, ...],
-           override_channels: bool, offline: bool, locked: bool, lock_file: Path | None) -> None:
+@click.option("--from-bundle", "bundle", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Install the locked environment of a directory written by `pmpm bundle`, with no network (no STACK).")
+def create(stack: Path | None, prefix: Path | None, name: str | None, channel: Path, upstream: tuple[str, ...],
+           override_channels: bool, offline: bool, locked: bool, lock_file: Path | None, bundle: Path | None) -> None:
     """Create the stack's environment: its conda dependencies plus its locally built packages.
 
     \b
@@ -410,14 +413,27 @@ def create(stack: Path, prefix: Path | None, name: str | None, channel: Path, up
       pmpm create stacks/demo.yml -p ./env
       pmpm create stack.yml -n hpc -c ./mirror --override-channels
       pmpm lock stack.yml && pmpm create stack.yml -p ./env --locked
+      pmpm create --from-bundle ./bundle -p ./env      # offline, from `pmpm bundle`
     """
-    from .environment import create as run_create, lock_paths, read_lock, summarize
+    from .environment import create as run_create, summarize
+    from .lock import check_fresh, lock_paths, read_lock
 
     target = _target_prefix(prefix, name)
+    if bundle is not None:
+        from .bundle import create_from_bundle
+
+        if stack is not None:
+            raise click.UsageError("--from-bundle takes no STACK: the bundle holds its stack and lock")
+        _report_environment(create_from_bundle(bundle, target))
+        return
+    if stack is None:
+        raise click.UsageError("missing STACK (or --from-bundle DIR)")
     loaded = summarize(stack)
     if locked:
-        records = read_lock(lock_file or lock_paths(loaded.path)[0])
-        done = run_create(loaded, target, records=records, command=f"pmpm create {stack} --locked")
+        frozen = read_lock(lock_file or lock_paths(loaded.path)[0])
+        check_fresh(frozen, loaded)
+        done = run_create(loaded, target, records=frozen.records, wheels=frozen.wheels,
+                          command=f"pmpm create {stack} --locked")
     else:
         request = _request(loaded, channel, upstream, override_channels, offline)
         done = run_create(loaded, target, request, command=f"pmpm create {stack}")
@@ -439,23 +455,104 @@ def _report_environment(prefix: Path) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Lock file (default: STACK.lock; the @EXPLICIT list goes beside it).")
 def lock(stack: Path, channel: Path, upstream: tuple[str, ...], override_channels: bool, offline: bool,
          output: Path | None) -> None:
-    """Solve the stack and write a lock file plus an @EXPLICIT package list.
+    """Solve the stack and write a lock file plus @EXPLICIT package lists.
 
     \b
-    STACK.lock uses rattler's lock format (as pixi.lock does); STACK-linux-64.txt is
-    an @EXPLICIT list of URLs and md5s for `conda create --file`. Install exactly these
-    packages later with `pmpm create STACK --locked`.
+    STACK.lock uses rattler's lock format (as pixi.lock does): the conda packages and the
+    pip: list resolved by pip to exact wheels with their sha256 (for the locked python's
+    version), plus a hash of the stack's inputs so a stale lock is reported.
+    STACK-linux-64.txt is an @EXPLICIT list with md5s for `conda create --file` (any conda);
+    STACK-linux-64.sha256.txt the same with sha256 (conda >= 24.9). Install exactly these
+    packages later with `pmpm create STACK --locked`, or carry them with `pmpm bundle`.
     """
-    from .environment import lock_paths, solve_request, summarize, write_lock
+    from .environment import solve_request, summarize
+    from .lock import inputs_hash, lock_paths, resolve_pip, write_lock
 
     loaded = summarize(stack)
     request = _request(loaded, channel, upstream, override_channels, offline)
     records = solve_request(request)
+    python = next((r for r in records if r.name.normalized == "python"), None)
+    version = ".".join(str(python.version).split(".")[:2]) if python else None
+    wheels = resolve_pip(loaded.pip_requirements, version, [r.name.normalized for r in records])
     lock_path, explicit = lock_paths(loaded.path)
     if output is not None:
         lock_path, explicit = output, output.with_name(f"{output.stem}-linux-64.txt")
-    write_lock(records, request.channels, lock_path, explicit)
-    click.echo(f"locked {len(records)} packages: {lock_path} and {explicit}")
+    write_lock(records, request.channels, lock_path, explicit, wheels=wheels, inputs=inputs_hash(loaded))
+    click.echo(f"locked {len(records)} conda and {len(wheels)} pip packages: {lock_path} and {explicit}")
+
+
+@cli.command()
+@click.argument("stack", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The bundle directory.")
+@click.option("--lock-file", type=click.Path(path_type=Path), help="Lock file (default: STACK.lock, see `pmpm lock`).")
+@click.option("--prune", is_flag=True, help="Remove packages and wheels the lock no longer needs.")
+def bundle(stack: Path, output: Path, lock_file: Path | None, prune: bool) -> None:
+    """Write everything STACK's lock needs into a directory that installs with no network.
+
+    \b
+    OUTPUT/channel is an indexed conda channel with every locked package (local builds
+    and upstream), OUTPUT/wheels every locked pip wheel, beside the lock files and STACK.
+    Re-running copies or downloads only what is missing.
+
+    \b
+    Examples:
+      pmpm lock stack.yml && pmpm bundle stack.yml -o ./bundle
+      pmpm create --from-bundle ./bundle -p ./env                 # on the offline machine
+      conda create --offline -p ./env -c ./bundle/channel --override-channels kern-cli
+    """
+    from .bundle import write_bundle
+    from .environment import summarize
+    from .lock import check_fresh, lock_paths, read_lock
+
+    loaded = summarize(stack)
+    default_lock, explicit = lock_paths(loaded.path)
+    frozen = read_lock(lock_file or default_lock)
+    check_fresh(frozen, loaded)
+    if lock_file is not None:
+        explicit = lock_file.with_name(f"{lock_file.stem}-linux-64.txt")
+    report = write_bundle(frozen, loaded.path, explicit, output, prune=prune)
+    click.echo(f"bundled {len(frozen.records)} conda and {len(frozen.wheels)} pip packages into {report.output}: "
+               f"{len(report.fetched)} fetched, {len(report.kept)} kept, {len(report.pruned)} pruned, "
+               f"{_human(report.size())}")
+
+
+@cli.command()
+@click.option("-p", "--prefix", type=click.Path(path_type=Path), required=True, help="Environment path.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Archive (FILE.tar.gz).")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
+def pack(prefix: Path, output: Path, force: bool) -> None:
+    """A relocatable archive of an environment, made by conda-pack.
+
+    \b
+    Unpack it anywhere and run bin/conda-unpack (a python script) to rewrite the prefix:
+      mkdir env && tar xzf env.tar.gz -C env && (cd env && python bin/conda-unpack)
+    """
+    from .pack import pack as run_pack
+
+    done = run_pack(prefix, output, force=force)
+    click.echo(f"packed {prefix} into {done} ({_human(done.stat().st_size)})")
+
+
+@cli.command()
+@click.option("-p", "--prefix", type=click.Path(path_type=Path), required=True, help="Environment path.")
+@click.option("--lock", "lock_file", type=click.Path(path_type=Path), required=True, help="The lock file.")
+def verify(prefix: Path, lock_file: Path) -> None:
+    """Check that an environment is exactly what a lock froze: records and file hashes.
+
+    Conda packages must match the lock by name, version, build and sha256, pip packages
+    by name and version; every installed file must have the hash its package recorded.
+    Exit 1 with one line per difference otherwise.
+    """
+    from .verify import verify as run_verify
+
+    report = run_verify(prefix, lock_file)
+    if report.ok:
+        click.echo(f"{prefix} matches {lock_file}")
+        return
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"{prefix} does not match {lock_file}", err=True)
+    sys.exit(1)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import rattler
-from rattler import LockChannel, LockFile, LockPlatform, MatchSpec
+from rattler import MatchSpec
 from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, activate
 
 from . import __version__, resources, user_cache
@@ -149,13 +149,17 @@ def solve_request(request: EnvironmentRequest) -> list:
     return solve(request.specs, request.channels, archspec=request.archspec)
 
 
-def create(stack: StackSummary, prefix: str | Path, request: EnvironmentRequest | None = None, *,
-           records: list | None = None, cache_dir: Path | None = None, command: str = "pmpm create") -> Path:
-    """Solve (or take locked records), install, then apply the stack's `pip:` list."""
+def create(stack: StackSummary | None, prefix: str | Path, request: EnvironmentRequest | None = None, *,
+           records: list | None = None, wheels: Sequence | None = None, wheelhouse: Path | None = None,
+           cache_dir: Path | None = None, command: str = "pmpm create") -> Path:
+    """Solve (or take locked records), install, then apply the stack's `pip:` list (or the locked wheels)."""
     records = records if records is not None else solve_request(request)
     specs = request.specs if request else [f"{r.name.normalized}=={r.version}={r.build}" for r in records]
     prefix = install(records, prefix, specs=specs, cache_dir=cache_dir, command=command)
-    pip_install(prefix, stack.pip_requirements)
+    if wheels is not None:
+        pip_install_locked(prefix, wheels, wheelhouse)
+    else:
+        pip_install(prefix, stack.pip_requirements)
     return prefix
 
 
@@ -173,46 +177,36 @@ def pip_install(prefix: Path, requirements: Sequence[str]) -> None:
         raise SolveError(f"{prefix}: pip install {' '.join(requirements)} failed:\n{tail}")
 
 
-# --- lock files ----------------------------------------------------------------------
+def pip_install_locked(prefix: Path, wheels: Sequence, wheelhouse: Path | None = None) -> None:
+    """Exactly the locked wheels: pip's hash-checking mode, no dependency resolution, and with a
+    wheelhouse (a bundle's) no index at all."""
+    if not wheels:
+        return
+    python = prefix / "bin" / "python"
+    if not python.exists():
+        raise SolveError(f"{prefix}: the lock has pip packages but the environment has no python")
+    requirements = prefix / "conda-meta" / ".pmpm-pip-locked.txt"
+    requirements.write_text("".join(f"{w.requirement()}\n" for w in wheels))
+    source = ["--no-index", "--find-links", str(wheelhouse)] if wheelhouse else []
+    proc = subprocess.run([str(python), "-m", "pip", "install", "--no-input", "--no-deps", "--require-hashes",
+                           "--only-binary", ":all:", *source, "-r", str(requirements)],
+                          env=activated_environment(prefix), capture_output=True, text=True)
+    requirements.unlink()
+    if proc.returncode:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise SolveError(f"{prefix}: pip install of the locked wheels failed:\n{tail}")
 
-LOCK_PLATFORM = PLATFORM
 
+# --- lock files (pmpm.lock owns them; these names stay for callers of this module) ---
 
-def write_lock(records: list, channels: Sequence[str], lock_path: Path, explicit_path: Path) -> None:
-    """rattler's lock format (what pixi writes) and conda's @EXPLICIT list, both atomically."""
-    platform = LockPlatform(LOCK_PLATFORM)
-    lock = LockFile([platform])
-    lock.set_channels("default", [LockChannel(c) for c in channels])
-    for record in sorted(records, key=lambda r: r.name.normalized):
-        lock.add_conda_package("default", platform, record)
-    tmp = lock_path.with_name(f".{lock_path.name}.tmp")
-    lock.to_path(tmp)
-    os.replace(tmp, lock_path)
-    lines = ["# This file may be used to create an environment using:",
-             f"# $ conda create --prefix <env> --file {explicit_path.name}",
-             f"# platform: {LOCK_PLATFORM}", "@EXPLICIT"]
-    lines += [f"{r.url}#{r.md5.hex()}" for r in sorted(records, key=lambda r: r.name.normalized)]
-    tmp = explicit_path.with_name(f".{explicit_path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, explicit_path)
+from .lock import lock_paths, write_lock  # noqa: E402  (re-exported)
 
 
 def read_lock(lock_path: Path) -> list:
-    """The exact records of a lock file, for `create --locked`."""
-    try:
-        lock = LockFile.from_path(lock_path)
-    except Exception as exc:  # rattler's parse errors
-        raise SolveError(f"{lock_path}: not a readable lock file: {first_line(exc)} (run `pmpm lock` again)") from None
-    environment = lock.default_environment()
-    platform = next((p for p in lock.platforms() if p.name == LOCK_PLATFORM), None)
-    if environment is None or platform is None:
-        raise SolveError(f"{lock_path}: no default environment for {LOCK_PLATFORM} (run `pmpm lock` again)")
-    return environment.conda_repodata_records_for_platform(platform)
+    """The exact conda records of a lock file."""
+    from .lock import read_lock as read
 
-
-def lock_paths(stack_path: Path) -> tuple[Path, Path]:
-    """`STACK.lock` and `STACK-linux-64.txt` beside the stack file."""
-    return stack_path.with_suffix(".lock"), stack_path.with_name(f"{stack_path.stem}-{LOCK_PLATFORM}.txt")
+    return read(lock_path).records
 
 
 def run(prefix: str | Path, argv: Sequence[str]) -> int:

@@ -103,7 +103,7 @@ def test_lock_round_trip_reproduces_identical_records(three_levels, tmp_path):
     channel = ["--channel", three_levels / "local-channel"]
     pmpm("lock", stack, *channel, cwd=tmp_path, env={"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"})
     lock, explicit = tmp_path / "demo.lock", tmp_path / "demo-linux-64.txt"
-    assert lock.read_text().startswith("version: 7")
+    assert "version: 7" in lock.read_text().splitlines()[:2]  # after the line with the stack inputs hash
     lines = explicit.read_text().splitlines()
     assert "@EXPLICIT" in lines and all("#" in l for l in lines[lines.index("@EXPLICIT") + 1:])
     from rattler import LockFile
