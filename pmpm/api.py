@@ -69,6 +69,8 @@ def recipe_set(targets: list[Path], *, overrides: list[str] = (), config_files: 
     hand-written recipe directories (variants resolved here, once)."""
     targets = list(targets) or [output]
     if len(targets) == 1 and _is_stack_file(targets[0]):
+        output = _render_dir(targets[0], output, [*overrides, *map(str, config_files), str(source_mirror),
+                                                  str(compiler)])
         return render_file(targets[0], output, overrides=overrides, config_files=config_files,
                            offline=offline, source_mirror=source_mirror, compiler=compiler).recipe_set()
     if len(targets) == 1 and RecipeSet.is_rendered(targets[0]):
@@ -82,6 +84,41 @@ def recipe_set(targets: list[Path], *, overrides: list[str] = (), config_files: 
     if any(microarch.GATE_PACKAGE in recipe.read_text() for recipe in recipes):
         recipes = [*render_gate_recipe(StateDir.at(state_dir).root / "gates", variants), *recipes]
     return RecipeSet(list(dict.fromkeys(recipes)), variants)
+
+
+_HELD: list = []  # render-dir locks held until the process ends (its build reads the recipes)
+
+
+def _render_dir(stack: Path, output: Path, inputs: list[str]) -> Path:
+    """Where `pmpm build STACK` renders: `output` (./recipes) when this process can have it to
+    itself and it holds nothing or this stack's recipes; else a private `.recipes-<hash>` beside
+    it, one per stack and variant inputs, so concurrent builds from one directory never build
+    each other's recipes. A sibling of `output`, so relative source paths, and with them the
+    fingerprints, are the same as in `output`."""
+    import hashlib
+    import json
+
+    from filelock import FileLock, Timeout
+
+    output = Path(output)
+    key = hashlib.sha256(json.dumps([str(Path(stack).resolve()), *inputs]).encode()).hexdigest()[:12]
+    private = output.parent / f".{output.name}-{key}"
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(output.parent / f".{output.name}.lock"))
+        lock.acquire(timeout=0)
+    except (OSError, Timeout):
+        return private
+    try:
+        manifest = json.loads((output / "pmpm.json").read_text()) if (output / "pmpm.json").is_file() else None
+    except (OSError, ValueError):
+        manifest = {}
+    theirs = manifest is not None and Path(str(manifest.get("stack", ""))).resolve() != Path(stack).resolve()
+    if (output.exists() and manifest is None and any(output.iterdir())) or theirs:
+        lock.release()
+        return private
+    _HELD.append(lock)
+    return output
 
 
 def _is_stack_file(target: Path) -> bool:

@@ -205,6 +205,8 @@ class Builder:
         self._tree_digests: dict[Path, str] = {}  # every variant of a package shares its source tree
 
     def run(self, jobs: list[Job]) -> BuildReport:
+        for path, pid in self.state.remove_stale():
+            _say(f"removed {path} (left by pmpm process {pid}, which is gone)")
         self.channel.ensure()
         put_tools_on_path()
         _share_cores(self.options.jobs)
@@ -213,7 +215,8 @@ class Builder:
         failed_names: set[str] = set()
         pending = list(jobs)
         running: dict[Future, Job] = {}
-        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs))
+        try:
             while pending or running:
                 for job in self._ready(pending, running.values(), self.options.jobs - len(running)):
                     pending.remove(job)
@@ -226,13 +229,23 @@ class Builder:
                     running[pool.submit(self._build_one, job)] = job
                 if not running:
                     continue
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                # A short timeout: a signal may land on an engine thread, and the main thread
+                # must wake to take Ctrl-C at once rather than when the running build ends.
+                done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
                 for future in done:
                     job = running.pop(future)
                     result = self._finish(future.result())
                     results[job.label] = result
                     if result.status == "failed":
                         failed_names.add(job.name)
+        except BaseException:
+            # Ctrl-C (or a fatal error): start nothing new, stop the running engines and their build
+            # scripts' processes, and leave without waiting for them. Publishing is atomic, so the
+            # channel holds only complete packages; the next run clears what they leave behind.
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_children()
+            raise
+        pool.shutdown(wait=True)
         return BuildReport([results[j.label] for j in jobs], self.channel.path)
 
     @staticmethod
@@ -277,11 +290,16 @@ class Builder:
                              script_seconds=log.script_seconds, message=f"{self._explain(job, exc)}\n{log.tail()}")
         finally:
             log.close()
-        published = self.channel.publish(files, fingerprints={job.channel_key: digest})
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return JobResult(job, "built", files=published, seconds=time.perf_counter() - start,
-                         script_seconds=log.script_seconds, log=log.path)
+        try:
+            published, identical = self.channel.publish_new(files, fingerprints={job.channel_key: digest},
+                                                            replace=self.options.force)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        # Another pmpm published the same inputs while this one built: its package stands.
+        return JobResult(job, "up to date" if identical else "built", files=published,
+                         seconds=time.perf_counter() - start, script_seconds=log.script_seconds, log=log.path,
+                         message="published meanwhile by another pmpm process" if identical else "")
 
     def _explain(self, job: Job, exc: BaseException) -> str:
         """The engine's one-line error, made specific when the network is to blame."""
@@ -345,6 +363,57 @@ class Builder:
 
     def _up_to_date(self, job: Job, digest: str) -> bool:
         return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == digest
+
+
+def _say(line: str) -> None:
+    import sys
+
+    print(f"pmpm: {line}", file=sys.stderr, flush=True)
+
+
+def stop_children(grace: float = 0.5) -> None:
+    """Stop every process this one started, and theirs: build scripts run by the engine in this
+    process (py-rattler-build) or under an engine subprocess. SIGTERM, then SIGKILL after `grace`."""
+    import signal
+
+    def descendants() -> list[int]:
+        parents: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+        found, todo = [], [os.getpid()]
+        while todo:
+            for child in parents.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child)
+        return found
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = descendants()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") and not _zombie(p) for p in pids):
+            time.sleep(0.02)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def _share_cores(jobs: int) -> None:

@@ -11,22 +11,53 @@ pmpm's own bookkeeping (fingerprints) lives in `.pmpm/` inside the channel.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import rattler
 from filelock import FileLock, Timeout
 
-from .errors import ChannelError
+from .errors import ChannelError, first_line
 
 PLATFORM = "linux-64"  # the only platform pmpm builds for
 SUBDIRS = ("noarch", PLATFORM)
 SOLVE_PLATFORMS = (PLATFORM, "noarch")
 PART = ".part"
+QUARANTINE = "quarantine"  # <channel>/.pmpm/quarantine/<subdir>/: files the indexer cannot read
+PACKAGE_PATTERNS = ("*.conda", "*.tar.bz2")
+
+
+def _say(line: str) -> None:
+    print(f"pmpm: {line}", file=sys.stderr, flush=True)
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def _package_problem(path: Path) -> str | None:
+    """Why `path` is not a conda package the indexer can read (or not the package its name says), or None."""
+    from rattler.package import IndexJson
+
+    try:
+        info = IndexJson.from_package_archive(path)
+    except Exception as exc:  # rattler's own error types: all mean "unreadable"
+        return f"not a readable conda package: {first_line(exc)}"
+    stem = path.name.removesuffix(".conda").removesuffix(".tar.bz2")
+    named = f"{info.name.normalized}-{info.version}-{info.build}"
+    if stem != named:
+        return f"holds package {named}, not what its file name says"
+    return None
 
 
 def channel_url(channel: str | Path) -> str:
@@ -63,9 +94,11 @@ def search_order(local: "LocalChannel", stack_channels: list[str], extra: list[s
 class LocalChannel:
     """A directory laid out as a conda channel."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, say: Callable[[str], None] = _say):
         self.path = Path(path).absolute()
         self.meta = self.path / ".pmpm"
+        self.say = say  # one line per file moved to quarantine or leftover removed
+        self.quarantined: list[Path] = []
 
     @property
     def url(self) -> str:
@@ -73,7 +106,11 @@ class LocalChannel:
 
     @contextmanager
     def locked(self, timeout: float = 600) -> Iterator[None]:
-        self.meta.mkdir(parents=True, exist_ok=True)
+        self._check_layout()
+        try:
+            self.meta.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._os_error(exc, "cannot create the channel") from None
         try:
             with FileLock(str(self.meta / "lock"), timeout=timeout):
                 yield
@@ -83,32 +120,119 @@ class LocalChannel:
 
     def ensure(self) -> None:
         """Create the channel if needed and heal what an interrupted run could leave behind."""
-        if self.path.exists() and not self.path.is_dir():
-            raise ChannelError(f"{self.path}: exists and is not a directory (choose another --channel)")
         with self.locked():
-            for subdir in SUBDIRS:
-                (self.path / subdir).mkdir(parents=True, exist_ok=True)
-                for stale in (self.path / subdir).glob(f".*{PART}"):
-                    stale.unlink(missing_ok=True)
+            try:
+                for subdir in SUBDIRS:
+                    (self.path / subdir).mkdir(parents=True, exist_ok=True)
+                    for stale in [*(self.path / subdir).glob(f".*{PART}"), *self.meta.glob(f"*{PART}")]:
+                        # Under the lock no publish is under way: a .part is a killed publisher's.
+                        stale.unlink(missing_ok=True)
+                        self.say(f"removed {stale} (left by an interrupted publish)")
+            except OSError as exc:
+                raise self._os_error(exc, "cannot prepare the channel") from None
             if not self._repodata_valid():
+                self._quarantine(self._unlisted())
                 self._index(force=True)
+
+    def _check_layout(self) -> None:
+        """The channel and its noarch/, linux-64/ and .pmpm/ must be directories, or not exist yet."""
+        for path in (self.path, *(self.path / d for d in SUBDIRS), self.meta):
+            if path.exists() and not path.is_dir():
+                raise ChannelError(f"{path}: exists and is not a directory (a channel holds the directories "
+                                   f"{', '.join(SUBDIRS)} and .pmpm; move the file away or choose another --channel)")
+
+    def _os_error(self, exc: OSError, doing: str) -> ChannelError:
+        where = exc.filename or self.path
+        if exc.errno == errno.ENOSPC:
+            return ChannelError(f"{where}: no space left on the device ({doing}; free space or choose another "
+                                "--channel)")
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return ChannelError(f"{where}: {exc.strerror} ({doing}; pmpm needs write access to the channel, "
+                                "or choose another --channel)")
+        return ChannelError(f"{where}: {exc.strerror} ({doing})")
+
+    def _unlisted(self) -> list[Path]:
+        """Package files on disk that repodata does not list (all of them if repodata is unreadable)."""
+        try:
+            listed = set(self.packages())
+        except ChannelError:
+            listed = set()
+        return [p for d in SUBDIRS for pattern in PACKAGE_PATTERNS for p in sorted((self.path / d).glob(pattern))
+                if f"{d}/{p.name}" not in listed]
+
+    def _quarantine(self, candidates: list[Path]) -> list[Path]:
+        """Move aside every candidate the indexer could not read, saying so; the rest gets indexed."""
+        moved = []
+        for path in candidates:
+            problem = _package_problem(path)
+            if problem is None:
+                continue
+            target = self.meta / QUARANTINE / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            moved.append(target)
+            self.quarantined.append(target)
+            self.say(f"{path}: {problem}; moved to {target}")
+        if moved:
+            keys = {f"{p.parent.name}/{p.name}" for p in moved}
+            prints = self.fingerprints()
+            if keys & set(prints):
+                self._write_fingerprints({k: v for k, v in prints.items() if k not in keys})
+        return moved
 
     def publish(self, files: list[Path], fingerprints: dict[str, str] | None = None) -> list[Path]:
         """Move built package files into the channel atomically, then re-index."""
-        published: list[Path] = []
+        return self.publish_new(files, fingerprints)[0]
+
+    def publish_new(self, files: list[Path], fingerprints: dict[str, str] | None = None, *,
+                    replace: bool = False) -> tuple[list[Path], bool]:
+        """Publish like `publish`, and say whether the channel already held exactly these packages.
+
+        Under the lock: when every file is already in place with the same fingerprint (another
+        process just built the same inputs), nothing is written and the result is (paths, True).
+        Every file is first copied to a hidden .part name; only when all copies and the new
+        fingerprint record are complete are they renamed into place. A failure before that
+        (a full disk) removes the .part files and leaves the channel as it was; a failure while
+        indexing takes the new files out again. `replace` (pmpm build --force) always writes.
+        """
+        targets = [self.path / source.parent.name / source.name for source in files]
         with self.locked():
-            for source in files:
-                subdir = source.parent.name
-                target_dir = self.path / subdir
-                target_dir.mkdir(parents=True, exist_ok=True)
-                tmp = target_dir / f".{source.name}.{os.getpid()}{PART}"
-                shutil.copyfile(source, tmp)
-                os.replace(tmp, target_dir / source.name)
-                published.append(target_dir / source.name)
-            if fingerprints:
-                self._update_fingerprints(fingerprints)
-            self._index(force=True)
-        return published
+            known = self.fingerprints()
+            if not replace and fingerprints and all(t.is_file() for t in targets) and all(
+                    known.get(key) == digest for key, digest in fingerprints.items()):
+                return targets, True
+            staged: list[tuple[Path, Path]] = []
+            try:
+                for source, target in zip(files, targets):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.parent / f".{source.name}.{os.getpid()}{PART}"
+                    staged.append((tmp, target))
+                    shutil.copyfile(source, tmp)
+                record = self._stage_fingerprints({**known, **fingerprints}) if fingerprints else None
+            except OSError as exc:
+                for tmp, _ in staged:
+                    tmp.unlink(missing_ok=True)
+                if exc.errno == errno.ENOSPC:
+                    need = sum(source.stat().st_size for source in files)
+                    free = shutil.disk_usage(self.path).free
+                    raise ChannelError(f"{self.path}: no space left on the device: publishing "
+                                       f"{', '.join(f.name for f in files)} needs {_human(need)}, "
+                                       f"{_human(free)} free (the channel is unchanged; free space and re-run)") from None
+                raise self._os_error(exc, "publishing") from None
+            new = [target for _, target in staged if not target.exists()]
+            for tmp, target in staged:
+                os.replace(tmp, target)
+            if record is not None:
+                os.replace(record, self.meta / "fingerprints.json")
+            try:
+                self._index(force=True)
+            except ChannelError:
+                for target in new:  # back to the channel as it was: unlisted files are not published
+                    target.unlink(missing_ok=True)
+                if record is not None:
+                    self._write_fingerprints(known)
+                raise
+        return targets, False
 
     def packages(self) -> dict[str, dict]:
         """Repodata records by file name, across subdirs."""
@@ -116,7 +240,13 @@ class LocalChannel:
         for subdir in SUBDIRS:
             repodata = self.path / subdir / "repodata.json"
             if repodata.is_file():
-                data = json.loads(repodata.read_text())
+                try:
+                    data = json.loads(repodata.read_bytes())
+                    if not isinstance(data, dict):
+                        raise ValueError("not a JSON object")
+                except (OSError, ValueError) as exc:
+                    raise ChannelError(f"{repodata}: unreadable repodata ({first_line(exc)}) (`pmpm index "
+                                       f"{self.path}` or any `pmpm build` into the channel re-indexes it)") from None
                 for key in ("packages", "packages.conda"):
                     for name, record in data.get(key, {}).items():
                         records[f"{subdir}/{name}"] = record
@@ -130,10 +260,19 @@ class LocalChannel:
             return {}
 
     def _update_fingerprints(self, new: dict[str, str]) -> None:
-        merged = {**self.fingerprints(), **new}
+        self._write_fingerprints({**self.fingerprints(), **new})
+
+    def _stage_fingerprints(self, merged: dict[str, str]) -> Path:
         tmp = self.meta / f"fingerprints.json.{os.getpid()}{PART}"
-        tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
-        os.replace(tmp, self.meta / "fingerprints.json")
+        try:
+            tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _write_fingerprints(self, merged: dict[str, str]) -> None:
+        os.replace(self._stage_fingerprints(merged), self.meta / "fingerprints.json")
 
     def is_consistent(self) -> bool:
         """What a reader needs: repodata parses and every listed package is present at its listed size.
@@ -146,7 +285,7 @@ class LocalChannel:
     def _consistent_listing(self) -> dict[str, dict] | None:
         try:
             listed = self.packages()
-        except (OSError, ValueError):
+        except ChannelError:
             return None
         complete = all((self.path / d / "repodata.json").is_file() for d in SUBDIRS) and all(
             (self.path / key).is_file() and (self.path / key).stat().st_size == record.get("size")
@@ -158,7 +297,7 @@ class LocalChannel:
         listed = self._consistent_listing()
         if listed is None:
             return False
-        on_disk = {f"{d}/{p.name}" for d in SUBDIRS for pattern in ("*.conda", "*.tar.bz2")
+        on_disk = {f"{d}/{p.name}" for d in SUBDIRS for pattern in PACKAGE_PATTERNS
                    for p in (self.path / d).glob(pattern)}
         return set(listed) == on_disk
 
@@ -173,4 +312,11 @@ class LocalChannel:
         try:
             asyncio.run(rattler.index.index_fs(self.path, force=force, write_zst=False, write_shards=False))
         except Exception as exc:  # the indexer's own error types
-            raise ChannelError(f"{self.path}: indexing failed: {exc}") from None
+            # A file it cannot read must not block every build: move it aside and index the rest.
+            if self._quarantine([p for d in SUBDIRS for pattern in PACKAGE_PATTERNS
+                                 for p in sorted((self.path / d).glob(pattern))]):
+                return self._index(force=force)
+            if isinstance(exc, OSError) or "No space left" in str(exc):
+                error = exc if isinstance(exc, OSError) else OSError(errno.ENOSPC, "No space left on device")
+                raise self._os_error(error, "writing repodata.json") from None
+            raise ChannelError(f"{self.path}: indexing failed: {first_line(exc)}") from None

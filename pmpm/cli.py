@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -38,6 +39,20 @@ class _Group(click.Group):
                 raise
             click.echo("pmpm: interrupted; the local channel holds only complete packages, re-run to finish", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the last resort: one line, never a traceback without --debug
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            from .errors import first_line, shorten
+
+            if isinstance(exc, OSError) and exc.strerror:
+                where = f"{exc.filename}: " if exc.filename else ""
+                click.echo(shorten(f"pmpm: {where}{exc.strerror}"), err=True)
+            else:
+                click.echo(shorten(f"pmpm: internal error: {type(exc).__name__}: {first_line(exc)} "
+                                   "(re-run with --debug and report it)"), err=True)
+            sys.exit(1)
 
 
 def main() -> None:
@@ -47,7 +62,7 @@ def main() -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(_usage_line(exc), err=True)
         code = exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
@@ -57,6 +72,19 @@ def main() -> None:
     # py-rattler's runtime can crash the interpreter during teardown (seen: SIGSEGV after a
     # completed index): leave with our own exit code instead.
     os._exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(exc: click.ClickException) -> str:
+    """click's usage block, as the one line `pmpm: what (fix)` every other input mistake gets."""
+    from .errors import shorten
+
+    what = " ".join(exc.format_message().split()).rstrip(".")
+    names, ctx = [], getattr(exc, "ctx", None)
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    command = " ".join(["pmpm", *names])
+    return f"pmpm: {shorten(what)} (see `{command} --help`)"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -353,6 +381,9 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
+ENV_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+
+
 def _envs_dir() -> Path:
     return Path(os.environ.get("PMPM_ENVS_DIR") or Path.home() / ".pmpm" / "envs")
 
@@ -360,6 +391,11 @@ def _envs_dir() -> Path:
 def _target_prefix(prefix: Path | None, name: str | None) -> Path:
     if (prefix is None) == (name is None):
         raise click.UsageError("give exactly one of -p/--prefix PATH or -n/--name NAME")
+    if name is not None and not ENV_NAME.fullmatch(name):
+        from .errors import shorten
+
+        raise click.UsageError(f"-n {shorten(repr(name), 60)}: an environment name is one word of letters, digits, "
+                               "'.', '_' and '-', not a path; use -p PATH for a directory")
     return prefix if prefix is not None else _envs_dir() / name
 
 
@@ -398,8 +434,10 @@ def _request(stack, channel, upstream, override_channels, offline):
 @click.option("--lock-file", type=click.Path(path_type=Path), help="Lock file for --locked (default: STACK.lock).")
 @click.option("--from-bundle", "bundle", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="Install the locked environment of a directory written by `pmpm bundle`, with no network (no STACK).")
+@click.option("--force", is_flag=True, help="Install into an existing non-empty directory that is not a conda environment.")
 def create(stack: Path | None, prefix: Path | None, name: str | None, channel: Path, upstream: tuple[str, ...],
-           override_channels: bool, offline: bool, locked: bool, lock_file: Path | None, bundle: Path | None) -> None:
+           override_channels: bool, offline: bool, locked: bool, lock_file: Path | None, bundle: Path | None,
+           force: bool) -> None:
     """Create the stack's environment: its conda dependencies plus its locally built packages.
 
     \b
@@ -433,10 +471,10 @@ def create(stack: Path | None, prefix: Path | None, name: str | None, channel: P
         frozen = read_lock(lock_file or lock_paths(loaded.path)[0])
         check_fresh(frozen, loaded)
         done = run_create(loaded, target, records=frozen.records, wheels=frozen.wheels,
-                          command=f"pmpm create {stack} --locked")
+                          command=f"pmpm create {stack} --locked", force=force)
     else:
         request = _request(loaded, channel, upstream, override_channels, offline)
-        done = run_create(loaded, target, request, command=f"pmpm create {stack}")
+        done = run_create(loaded, target, request, command=f"pmpm create {stack}", force=force)
     _report_environment(done)
 
 

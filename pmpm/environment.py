@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import sys
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +31,54 @@ def default_cache_dir() -> Path:
 
 
 def install(records: list, prefix: str | Path, *, specs: Sequence[str] = (), cache_dir: Path | None = None,
-            command: str = "pmpm create") -> Path:
-    """Install exactly `records` into `prefix` and record the action in conda-meta/history."""
+            command: str = "pmpm create", force: bool = False) -> Path:
+    """Install exactly `records` into `prefix` and record the action in conda-meta/history.
+
+    A non-empty directory that is not a conda environment is refused unless `force`. While
+    installing, conda-meta/pmpm-create holds this process's host and pid: a run that finds the
+    marker of a process that is gone removes the half-made environment and starts clean.
+    """
     prefix = Path(prefix).absolute()
     cache = cache_dir or default_cache_dir()
+    marker = _claim_prefix(prefix, force)
     try:
         asyncio.run(rattler.install(records, target_prefix=prefix, cache_dir=cache, show_progress=False,
                                     requested_specs=[MatchSpec(s)._match_spec for s in specs]))
     except Exception as exc:  # rattler's install/link errors
         raise SolveError(f"{prefix}: install failed: {first_line(exc)}") from None
     _write_history(prefix, records, specs, command)
+    marker.unlink(missing_ok=True)
     return prefix
+
+
+CREATING = "pmpm-create"  # conda-meta/pmpm-create: "<host> <pid>" of a create under way
+
+
+def _claim_prefix(prefix: Path, force: bool) -> Path:
+    """Check that `prefix` may be installed into, clear what a killed create left, mark it ours."""
+    import shutil
+    import socket
+
+    from .errors import InputError
+    from .state import pid_alive
+
+    marker = prefix / "conda-meta" / CREATING
+    if prefix.exists() and not prefix.is_dir():
+        raise InputError("exists and is not a directory", file=str(prefix), fix="choose another -p/--prefix")
+    if marker.is_file():
+        host, _, pid = marker.read_text().strip().partition(" ")
+        if host == socket.gethostname() and pid.isdigit() and pid_alive(int(pid)) and int(pid) != os.getpid():
+            raise SolveError(f"{prefix}: pmpm process {pid} is creating this environment (wait for it to finish)")
+        if host == socket.gethostname():
+            print(f"pmpm: removing {prefix}: an interrupted `pmpm create` (process {pid}, which is gone) left it "
+                  "half-made", file=sys.stderr, flush=True)
+            shutil.rmtree(prefix)
+    elif prefix.is_dir() and any(prefix.iterdir()) and not (prefix / "conda-meta").is_dir() and not force:
+        raise InputError("exists, is not empty and is not a conda environment", file=str(prefix),
+                         fix="choose another -p/--prefix, or pass --force to install into it")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    return marker
 
 
 def _write_history(prefix: Path, records: list, specs: Sequence[str], command: str) -> None:
@@ -151,11 +189,11 @@ def solve_request(request: EnvironmentRequest) -> list:
 
 def create(stack: StackSummary | None, prefix: str | Path, request: EnvironmentRequest | None = None, *,
            records: list | None = None, wheels: Sequence | None = None, wheelhouse: Path | None = None,
-           cache_dir: Path | None = None, command: str = "pmpm create") -> Path:
+           cache_dir: Path | None = None, command: str = "pmpm create", force: bool = False) -> Path:
     """Solve (or take locked records), install, then apply the stack's `pip:` list (or the locked wheels)."""
     records = records if records is not None else solve_request(request)
     specs = request.specs if request else [f"{r.name.normalized}=={r.version}={r.build}" for r in records]
-    prefix = install(records, prefix, specs=specs, cache_dir=cache_dir, command=command)
+    prefix = install(records, prefix, specs=specs, cache_dir=cache_dir, command=command, force=force)
     if wheels is not None:
         pip_install_locked(prefix, wheels, wheelhouse)
     else:

@@ -1,7 +1,8 @@
 """pmpm's working state: the layout of `.pmpm/` in the working directory, and `pmpm clean`.
 
     .pmpm/logs/<label>.log            one log per package × variant build
-    .pmpm/out/<label>.<pid>/          a build's private output dir (removed once published)
+    .pmpm/out/<label>@<host>.<pid>/   a build's private output dir (removed once published, or by the
+                                      next run once that process is gone)
     .pmpm/dirty/<name>/<build>/       persistent --dirty workspaces (see `rebuild`)
     .pmpm/slurm/                      Slurm jobs: jobs.json, <unit>.sh, <unit>-<id>.out, recipes/<unit>/
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +33,23 @@ class StateDir:
 
     def output(self, label: str) -> Path:
         """Private per process: the engine indexes its output dir, so builds must not share one."""
-        return self.root / "out" / f"{label}.{os.getpid()}"
+        return self.root / "out" / f"{label}@{socket.gethostname()}.{os.getpid()}"
 
     @property
     def slurm(self) -> Path:
         """What `pmpm build --executor slurm` submitted (see `slurm`)."""
         return self.root / "slurm"
+
+    def remove_stale(self) -> list[tuple[Path, int]]:
+        """Remove private build outputs of pmpm processes that are gone (killed with -9, say);
+        return each with its dead pid. A living process's, or one whose pid cannot be read, stays."""
+        removed, here = [], socket.gethostname()
+        for path in sorted((self.root / "out").glob(f"*@{here}.*")):
+            pid = path.name.rsplit(".", 1)[-1]  # only this host's: another node's pids mean nothing here
+            if pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                removed.append((path, int(pid)))
+        return removed
 
     def dirty(self, name: str, build_string: str) -> Path:
         return self.root / "dirty" / name / build_string
@@ -64,6 +77,17 @@ class StateDir:
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
                 freed.append((target, size))
         return freed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def du(path: Path) -> int:
