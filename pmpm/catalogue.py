@@ -10,14 +10,18 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from . import resources
 from .order import NAME_RE
 from .yamlio import read_yaml
 
-if TYPE_CHECKING:
-    from .stack import _Where  # a position in the stack file, for errors (the stack validates entries)
+
+class _Where(Protocol):
+    """A position in the stack file (the stack's own `_Where`), for errors: the stack validates entries."""
+
+    def error(self, what: str, fix: str | None = None, key: str | None = None) -> Exception: ...
+
 
 class Catalogue:
     """Package definitions keyed by name, read lazily from one directory."""
