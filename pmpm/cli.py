@@ -491,8 +491,11 @@ def _report_environment(prefix: Path) -> None:
 @click.argument("stack", type=click.Path(path_type=Path))
 @_channel_options
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Lock file (default: STACK.lock; the @EXPLICIT list goes beside it).")
+@click.option("--platform", "platforms", multiple=True, default=("linux-64",), show_default=True, metavar="PLATFORM",
+              help="Lock for this conda platform (repeatable), e.g. --platform linux-64 --platform osx-arm64; "
+                   "local packages must be noarch for any platform but linux-64.")
 def lock(stack: Path, channel: Path, upstream: tuple[str, ...], override_channels: bool, offline: bool,
-         output: Path | None) -> None:
+         output: Path | None, platforms: tuple[str, ...]) -> None:
     """Solve the stack and write a lock file plus @EXPLICIT package lists.
 
     \b
@@ -502,21 +505,29 @@ def lock(stack: Path, channel: Path, upstream: tuple[str, ...], override_channel
     STACK-linux-64.txt is an @EXPLICIT list with md5s for `conda create --file` (any conda);
     STACK-linux-64.sha256.txt the same with sha256 (conda >= 24.9). Install exactly these
     packages later with `pmpm create STACK --locked`, or carry them with `pmpm bundle`.
+    Each --platform is solved with that platform's virtual packages (CONDA_OVERRIDE_GLIBC,
+    _OSX, _LINUX, _ARCHSPEC, _CUDA override them) into the same lock, with its own lists.
     """
-    from .environment import solve_request, summarize
-    from .lock import inputs_hash, lock_paths, resolve_pip, write_lock
+    from .channel import LocalChannel
+    from .environment import request_for, solve_request, summarize
+    from .lock import inputs_hash, lock_paths, resolve_pip, write_locks
 
     loaded = summarize(stack)
-    request = _request(loaded, channel, upstream, override_channels, offline)
-    records = solve_request(request)
-    python = next((r for r in records if r.name.normalized == "python"), None)
-    version = ".".join(str(python.version).split(".")[:2]) if python else None
-    wheels = resolve_pip(loaded.pip_requirements, version, [r.name.normalized for r in records])
-    lock_path, explicit = lock_paths(loaded.path)
-    if output is not None:
-        lock_path, explicit = output, output.with_name(f"{output.stem}-linux-64.txt")
-    write_lock(records, request.channels, lock_path, explicit, wheels=wheels, inputs=inputs_hash(loaded))
-    click.echo(f"locked {len(records)} conda and {len(wheels)} pip packages: {lock_path} and {explicit}")
+    requests = {p: request_for(loaded, LocalChannel(channel), extra_channels=list(upstream), platform=p,
+                               override_channels=override_channels, offline=offline) for p in dict.fromkeys(platforms)}
+    solved = {}
+    for platform, request in requests.items():
+        records = solve_request(request)
+        python = next((r for r in records if r.name.normalized == "python"), None)
+        version = ".".join(str(python.version).split(".")[:2]) if python else None
+        solved[platform] = (records, resolve_pip(loaded.pip_requirements, version, [r.name.normalized for r in records],
+                                                 platform=platform))
+    lock_path = output if output is not None else lock_paths(loaded.path)[0]
+    channels = next(iter(requests.values())).channels
+    written = write_locks(solved, channels, lock_path, inputs=inputs_hash(loaded))
+    for platform, (records, wheels) in solved.items():
+        click.echo(f"locked {len(records)} conda and {len(wheels)} pip packages for {platform}: {lock_path} and "
+                   f"{written[platform]}")
 
 
 @cli.command()

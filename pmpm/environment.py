@@ -154,19 +154,23 @@ def summarize(stack_path: str | Path) -> StackSummary:
 
 @dataclass
 class EnvironmentRequest:
-    """What `create` and `lock` solve: specs, channels in priority order, the target CPU."""
+    """What `create` and `lock` solve: specs, channels in priority order, the target CPU and platform."""
 
     specs: list[str]
     channels: list[str]
     archspec: str | None = None
+    platform: str = PLATFORM
 
 
 def request_for(stack: StackSummary, local: LocalChannel, *, extra_channels: Sequence[str] = (),
-                override_channels: bool = False, offline: bool = False, archspec: str | None = None) -> EnvironmentRequest:
+                override_channels: bool = False, offline: bool = False, archspec: str | None = None,
+                platform: str = PLATFORM) -> EnvironmentRequest:
     """The stack's conda dependencies plus its local packages, local builds pinned to the local channel.
 
     Strict channel priority already keeps dependencies local; a root spec needs the explicit
     `channel::name` form, or the solver may take a higher version of the same name upstream.
+    For another `platform` than linux-64 (`pmpm lock --platform`), pmpm's builds serve only
+    when they are noarch: a compiled local package is refused, naming it and the platform.
     """
     if not local.path.is_dir() and stack.package_names:
         raise SolveError(f"{local.path}: no local channel (run `pmpm build {stack.path}` first, or pass --channel)")
@@ -177,14 +181,22 @@ def request_for(stack: StackSummary, local: LocalChannel, *, extra_channels: Seq
     missing = [name for name in stack.package_names if name not in local_names]
     if missing:
         raise SolveError(f"{local.path}: no build of {', '.join(missing)} (run `pmpm build {stack.path}` first)")
+    if platform != PLATFORM:
+        builds = local.packages() if local.path.is_dir() else {}
+        compiled = [name for name in stack.package_names
+                    if not any(key.startswith("noarch/") and record["name"] == name for key, record in builds.items())]
+        if compiled:
+            raise SolveError(f"{', '.join(compiled)}: built for {PLATFORM} only (not noarch), so {stack.path} cannot be "
+                             f"locked for {platform} (pmpm builds for {PLATFORM}; lock --platform {PLATFORM} or make "
+                             f"{'it' if len(compiled) == 1 else 'them'} noarch)")
     named = {spec_name(s) for s in stack.conda_specs}
     wanted = [*stack.conda_specs, *(n for n in stack.package_names if n not in named)]
     specs = [f"{local.url}::{spec}" if spec_name(spec) in local_names else spec for spec in wanted]
-    return EnvironmentRequest(specs, channels, archspec)
+    return EnvironmentRequest(specs, channels, archspec, platform)
 
 
 def solve_request(request: EnvironmentRequest) -> list:
-    return solve(request.specs, request.channels, archspec=request.archspec)
+    return solve(request.specs, request.channels, archspec=request.archspec, platform=request.platform)
 
 
 def create(stack: StackSummary | None, prefix: str | Path, request: EnvironmentRequest | None = None, *,
