@@ -117,6 +117,7 @@ class BuildOptions:
     test: bool = True
     force: bool = False
     dirty: bool = False
+    ccache: bool = True  # compiler cache (see `use_compiler_cache`)
     state_dir: Path = Path(".pmpm")
     engine: Engine = field(default_factory=RattlerBuild)
 
@@ -203,6 +204,7 @@ class Builder:
                                      override=options.override_channels, offline=options.offline)
         self.state = StateDir.at(options.state_dir)
         self._tree_digests: dict[Path, str] = {}  # every variant of a package shares its source tree
+        self._remover: ThreadPoolExecutor | None = None  # see `_discard`
 
     def run(self, jobs: list[Job]) -> BuildReport:
         for path, pid in self.state.remove_stale():
@@ -216,6 +218,7 @@ class Builder:
         pending = list(jobs)
         running: dict[Future, Job] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs))
+        self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmpm-discard")
         try:
             while pending or running:
                 for job in self._ready(pending, running.values(), self.options.jobs - len(running)):
@@ -229,8 +232,10 @@ class Builder:
                     running[pool.submit(self._build_one, job)] = job
                 if not running:
                     continue
-                # A short timeout: a signal may land on an engine thread, and the main thread
-                # must wake to take Ctrl-C at once rather than when the running build ends.
+                # A short timeout: the main thread must wake to take Ctrl-C at once rather than when
+                # the running build ends; and py-rattler-build installs its own SIGINT handler when
+                # a build starts, which would swallow Ctrl-C: Python's goes back every time round.
+                _take_ctrl_c()
                 done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
                 for future in done:
                     job = running.pop(future)
@@ -243,9 +248,11 @@ class Builder:
             # scripts' processes, and leave without waiting for them. Publishing is atomic, so the
             # channel holds only complete packages; the next run clears what they leave behind.
             pool.shutdown(wait=False, cancel_futures=True)
+            self._remover.shutdown(wait=False, cancel_futures=True)
             stop_children()
             raise
         pool.shutdown(wait=True)
+        self._remover.shutdown(wait=True)
         return BuildReport([results[j.label] for j in jobs], self.channel.path)
 
     @staticmethod
@@ -295,11 +302,20 @@ class Builder:
                                                             replace=self.options.force)
         finally:
             if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
+                self._discard(scratch)
         # Another pmpm published the same inputs while this one built: its package stands.
         return JobResult(job, "up to date" if identical else "built", files=published,
                          seconds=time.perf_counter() - start, script_seconds=log.script_seconds, log=log.path,
                          message="published meanwhile by another pmpm process" if identical else "")
+
+    def _discard(self, scratch: Path) -> None:
+        """Remove a published build's private output (its build, host and test prefixes) while the
+        next builds run: thousands of unlinks need not wait on the critical path. `run` waits for
+        them before returning; a killed process's leftovers go with `StateDir.remove_stale`."""
+        if self._remover is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            self._remover.submit(shutil.rmtree, scratch, ignore_errors=True)
 
     def _explain(self, job: Job, exc: BaseException) -> str:
         """The engine's one-line error, made specific when the network is to blame."""
@@ -408,6 +424,14 @@ def stop_children(grace: float = 0.5) -> None:
             time.sleep(0.02)
 
 
+def _take_ctrl_c() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:
@@ -444,5 +468,23 @@ def build(recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | Non
           only: list[str] = ()) -> BuildReport:
     """`pmpm build`: every recipe × variant of `recipe_set` (or those of the `only` packages),
     dependencies first, into the local channel."""
+    use_compiler_cache(options.ccache)  # before planning: the engine reads it when it renders
     jobs = plan(recipe_set)
     return Builder(recipe_set, options, reporter).run(select(jobs, list(only)) if only else jobs)
+
+
+def use_compiler_cache(enabled: bool) -> Path | None:
+    """Point compiled recipes at pmpm's ccache directory, or at none.
+
+    Rendered recipes read PMPM_CCACHE_DIR through `env.get` when the engine renders them (so it
+    changes neither build hashes nor fingerprints) and their scripts wrap the compilers in ccache
+    when it names a directory and ccache is installed. `--no-ccache` or PMPM_NO_CCACHE=1 turn it
+    off; a PMPM_CCACHE_DIR of the user's own is kept. Returns the directory in use."""
+    from . import user_cache
+
+    if not enabled or os.environ.get("PMPM_NO_CCACHE", "").strip().lower() not in ("", "0", "no", "false"):
+        os.environ["PMPM_CCACHE_DIR"] = ""
+        return None
+    directory = os.environ.get("PMPM_CCACHE_DIR") or str(user_cache("ccache"))
+    os.environ["PMPM_CCACHE_DIR"] = directory
+    return Path(directory)

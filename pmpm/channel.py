@@ -220,12 +220,17 @@ class LocalChannel:
                                        f"{_human(free)} free (the channel is unchanged; free space and re-run)") from None
                 raise self._os_error(exc, "publishing") from None
             new = [target for _, target in staged if not target.exists()]
+            # A file replaced in place (--force) is first taken out of repodata, so a reader (or a
+            # kill at any moment) never sees a listed file whose sha256 is not the listing's.
+            self._unlist([target for _, target in staged if target.exists()])
             for tmp, target in staged:
                 os.replace(tmp, target)
             if record is not None:
                 os.replace(record, self.meta / "fingerprints.json")
             try:
-                self._index(force=True)
+                # Only a replaced file needs a full re-index (the indexer trusts what repodata lists by
+                # name); new files are added incrementally, without re-reading every package.
+                self._index(force=len(new) < len(staged))
             except ChannelError:
                 for target in new:  # back to the channel as it was: unlisted files are not published
                     target.unlink(missing_ok=True)
@@ -258,6 +263,24 @@ class LocalChannel:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return {}
+
+    def _unlist(self, paths: list[Path]) -> None:
+        """Drop these package files from their subdir's repodata.json (written atomically)."""
+        for subdir in {p.parent.name for p in paths}:
+            repodata = self.path / subdir / "repodata.json"
+            names = {p.name for p in paths if p.parent.name == subdir}
+            try:
+                data = json.loads(repodata.read_bytes())
+            except (OSError, ValueError):
+                continue
+            if not any(name in data.get(key, {}) for key in ("packages", "packages.conda") for name in names):
+                continue
+            for key in ("packages", "packages.conda"):
+                for name in names:
+                    data.get(key, {}).pop(name, None)
+            tmp = repodata.with_name(f".repodata.json.{os.getpid()}{PART}")
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+            os.replace(tmp, repodata)
 
     def _update_fingerprints(self, new: dict[str, str]) -> None:
         self._write_fingerprints({**self.fingerprints(), **new})

@@ -45,7 +45,8 @@ class StateDir:
         return each with its dead pid. A living process's, or one whose pid cannot be read, stays."""
         removed, here = [], socket.gethostname()
         for path in sorted((self.root / "out").glob(f"*@{here}.*")):
-            pid = path.name.rsplit(".", 1)[-1]  # only this host's: another node's pids mean nothing here
+            # Only this host's: another node's pids mean nothing here. `<dir>.job.json` beside a dir counts too.
+            pid = path.name.rsplit("@", 1)[-1][len(here) + 1:].split(".", 1)[0]
             if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
                 removed.append((path, int(pid)))
