@@ -166,6 +166,8 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
 @click.option("--dirty", is_flag=True,
               help="Reuse each package's previous build tree: after a small source edit only what changed recompiles.")
 @click.option("--force", is_flag=True, help="Rebuild packages even when they are up to date.")
+@click.option("--no-ccache", is_flag=True, help="Compile without pmpm's compiler cache (ccache, under pmpm's user "
+              "cache; used when installed); env PMPM_NO_CCACHE=1.")
 @click.option("--engine", type=click.Choice(ENGINE_NAMES), default="rattler-build", show_default=True,
               help="Who builds: rattler-build (py-rattler-build, in process), conda-build (your `conda build`, "
                    "from $CONDA_EXE or PATH) or rattler-build-exe (a rattler-build executable on PATH).")
@@ -189,7 +191,7 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
               help="Where a stack TARGET is rendered (a private directory per Slurm job).")
 def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[Path, ...], channel: Path,
           upstream: tuple[str, ...], override_channels: bool, offline: bool, keep_going: bool, jobs: int,
-          no_test: bool, dirty: bool, force: bool, engine: str, solver: str | None, verbose: bool,
+          no_test: bool, dirty: bool, force: bool, no_ccache: bool, engine: str, solver: str | None, verbose: bool,
           as_json: bool, executor: str, sbatch_args: tuple[str, ...], wait: bool, only: tuple[str, ...],
           render_dir: Path, source_mirror: str | None) -> None:
     """Build recipes × variants, in dependency order, into a local conda channel.
@@ -241,7 +243,8 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
                              output=render_dir, source_mirror=source_mirror)
     options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
                                offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test,
-                               dirty=dirty, force=force, engine=api.engine_for(engine, solver=solver))
+                               dirty=dirty, force=force, engine=api.engine_for(engine, solver=solver),
+                               ccache=not no_ccache)
     if executor == "slurm":
         invocation = api.Invocation(_unit_targets(targets, recipes), list(variants), [c.absolute() for c in configs],
                                     channel.absolute(), list(upstream), override_channels, offline, not no_test,
@@ -726,8 +729,9 @@ def system_install(prefix: Path, **kwargs) -> None:
 @click.argument("stack", type=click.Path(path_type=Path), required=False)
 @click.option("--to", "to", type=click.Path(path_type=Path), envvar="PMPM_SOURCE_MIRROR", default=Path("source-mirror"),
               show_default=True, help="The mirror directory (env PMPM_SOURCE_MIRROR).")
-@click.option("--add", "add", nargs=2, metavar="URL@REV FILE",
-              help="Import FILE, a tarball of git repository URL at REV, instead of fetching a stack.")
+@click.option("--add", "add", nargs=2, metavar="URL[@REV] FILE",
+              help="Import FILE, a tarball of git repository URL at REV (or, for an archive URL without @REV, "
+                   "the file of that `url:` source), instead of fetching a stack.")
 def fetch(stack: Path | None, to: Path, add: tuple[str, str] | None) -> None:
     """Download every remote source of STACK into a source mirror, for builds without the internet.
 
@@ -739,6 +743,7 @@ def fetch(stack: Path | None, to: Path, add: tuple[str, str] | None) -> None:
     Examples:
       pmpm fetch examples/linux.yml --to /shared/sources
       pmpm fetch --add https://github.com/hpc4cmb/libmadam@v1.0.2 libmadam.tar.gz --to /shared/sources
+      pmpm fetch --add https://www.fftw.org/fftw-3.3.10.tar.gz fftw3_3.3.10.orig.tar.gz --to /shared/sources
       pmpm build examples/linux.yml --source-mirror /shared/sources
     """
     from .mirror import MirrorDir, describe

@@ -8,7 +8,8 @@ A mirror is a directory, usable as is or served over HTTP (any static file serve
 A record is `{"path": "files/<sha256>/<filename>", "sha256": ..., ...origin}`; git records
 also keep the commit the rev named when it was fetched. `pmpm fetch` fills a mirror
 (git sources as `git archive` of the rev, url sources checked against the stack's sha256,
-pypi sdists through pip); `--add URL@REV FILE` imports a tarball received some other way.
+pypi sdists through pip); `--add URL@REV FILE` imports a tarball received some other way
+(`--add URL FILE` for a `url:` source's archive).
 With `--source-mirror`, rendering replaces each remote source by `url: <mirror>/files/...`
 plus its sha256, so catalogue entries stay unchanged and the engine never reaches upstream.
 """
@@ -150,7 +151,18 @@ class MirrorDir:
         return key, True
 
     def import_archive(self, url_at_rev: str, file: Path) -> str:
-        """`pmpm fetch --add URL@REV FILE`: a tarball of a git repository at a rev, received on a disk."""
+        """`pmpm fetch --add URL@REV FILE`: a tarball of a git repository at a rev, received on a disk.
+
+        `--add URL FILE`, URL naming an archive (…/fftw-3.3.10.tar.gz, no @REV), imports FILE as
+        that `url:` source instead, e.g. a distribution's byte-identical orig tarball; the stack's
+        sha256 is checked against it when a build takes the source from the mirror.
+        """
+        if _is_archive_url(url_at_rev):
+            if not file.is_file():
+                raise SourceError(f"--add {url_at_rev} {file}: no such file")
+            key = f"url {url_at_rev}"
+            self.add_file(key, file, url=url_at_rev, imported=file.name)
+            return key
         url, at, rev = url_at_rev.rpartition("@")
         if not at or not url or not rev:
             raise SourceError(f"--add {url_at_rev}: write the repository and rev as URL@REV "
@@ -160,6 +172,15 @@ class MirrorDir:
         key = f"git {url}@{rev}"
         self.add_file(key, file, git=url, rev=rev, imported=file.name)
         return key
+
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tar", ".zip")
+
+
+def _is_archive_url(spec: str) -> bool:
+    """A `url:` source's URL rather than a git URL@REV: its last path part is an archive, with no @."""
+    last = urllib.parse.urlparse(spec).path.rpartition("/")[2]
+    return "@" not in last and last.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def _sha256(path: Path) -> str:

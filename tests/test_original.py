@@ -8,6 +8,7 @@ our own in their shape.
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import json
 import shutil
@@ -325,3 +326,75 @@ _pmpm:
     run = subprocess.run(["mpirun", "-n", "1", tmp_path / "check"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert run.stdout.strip() == "minimadam ok", run.stdout + run.stderr
+
+
+# --- a Debian source package through the mirror: fftw3's orig tarball for the catalogue's fftw --
+
+FFTW = ("fftw3", "3.3.10")  # Debian bookworm's fftw3 3.3.10-1; catalogue/fftw.yml pins the same release
+DEAD_PROXY = {name: "http://127.0.0.1:9" for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                                                        "all_proxy", "ALL_PROXY")}
+DFT_INPUT = [1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]
+DFT_C = """\
+#include <stdio.h>
+#include <fftw3.h>
+int main(void) {
+    double in[8] = {1, 2, 3, 4, 0, 0, 0, 0};
+    fftw_complex out[5];
+    fftw_plan plan = fftw_plan_dft_r2c_1d(8, in, out, FFTW_ESTIMATE);
+    fftw_execute(plan);
+    for (int k = 0; k < 5; k++) printf("%d %.9f %.9f\\n", k, out[k][0] + 0.0, out[k][1] + 0.0);
+    fftw_destroy_plan(plan);
+    printf("%s\\n", fftw_version);
+    return 0;
+}
+"""
+
+
+@pytest.mark.slow
+def test_debian_orig_tarball_through_the_mirror_builds_catalogue_fftw(tmp_path: Path):
+    """A site given Debian's fftw3 orig tarball on a disk: `fetch --add` it under the catalogue's upstream URL, build
+    the catalogue's fftw unchanged with --offline and every proxy dead, `pmpm create`, link an 8-point DFT to it."""
+    import cmath
+
+    from python_fixture import cache_root
+    from sources_fixture import debian_orig_tarball
+
+    from pmpm import resources
+    from pmpm.yamlio import read_yaml
+
+    tarball = debian_orig_tarball(cache_root(), *FFTW)
+    entry = read_yaml(resources.catalogue_dir() / "fftw.yml")
+    assert entry["version"] == FFTW[1]
+    assert hashlib.sha256(tarball.read_bytes()).hexdigest() == entry["source"]["sha256"]  # byte-identical upstream
+    upstream_url = entry["source"]["url"]
+    stack = tmp_path / "stack.yml"
+    stack.write_text("channels: [nodefaults]\n_pmpm:\n  arch: x86-64\n  dependencies: [fftw]\n")
+    mirror = tmp_path / "mirror"
+    added = pmpm("fetch", "--add", upstream_url, tarball, "--to", mirror, cwd=tmp_path)
+    assert added.stdout.strip() == f"added url source {upstream_url} to {mirror}/"
+    # The stack's own fetch finds it under the catalogue's source: nothing is downloaded.
+    assert f"present  fftw: url source {upstream_url}" in pmpm("fetch", stack, "--to", mirror, cwd=tmp_path).stdout
+
+    without = pmpm("build", stack, "--offline", cwd=tmp_path, check=False, env=DEAD_PROXY)
+    assert without.returncode != 0 and upstream_url in without.stdout + without.stderr
+    built = pmpm("build", stack, "--offline", "--source-mirror", mirror, "--json", cwd=tmp_path, env=DEAD_PROXY,
+                 timeout=1800)
+    assert [r["status"] for r in json.loads(built.stdout)["packages"] if r["name"] == "fftw"] == ["built"]
+    recipe = (tmp_path / "recipes" / "fftw" / "recipe.yaml").read_text()
+    assert "fftw.org" not in recipe.split("build:")[0] and mirror.as_uri() in recipe
+    assert "--enable-openmp" in recipe  # the catalogue's options, unchanged
+
+    prefix = tmp_path / "env"
+    pmpm("create", stack, "-p", prefix, "--offline", cwd=tmp_path, env=DEAD_PROXY)
+    (tmp_path / "dft.c").write_text(DFT_C)
+    subprocess.run(["gcc", "-o", tmp_path / "dft", tmp_path / "dft.c", f"-I{prefix / 'include'}",
+                    f"-L{prefix / 'lib'}", "-lfftw3", f"-Wl,-rpath,{prefix / 'lib'}"], check=True)
+    run = subprocess.run([tmp_path / "dft"], capture_output=True, text=True, check=True)
+    *rows, version = run.stdout.strip().splitlines()
+    assert version.startswith("fftw-3.3.10"), run.stdout
+    for row, k in zip(rows, range(5), strict=True):
+        expected = sum(x * cmath.exp(-2j * cmath.pi * k * n / 8) for n, x in enumerate(DFT_INPUT))
+        index, re, im = row.split()
+        assert int(index) == k and abs(float(re) - expected.real) < 1e-9 and abs(float(im) - expected.imag) < 1e-9
+    ldd = subprocess.run(["ldd", tmp_path / "dft"], capture_output=True, text=True, check=True).stdout
+    assert f"{prefix / 'lib'}/libfftw3.so.3" in ldd, ldd
