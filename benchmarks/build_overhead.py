@@ -5,13 +5,21 @@ the build scripts themselves ran, divided by the number of packages. The stack i
 small CMake C libraries, each depending on the previous one, built with the host gcc
 into a fresh channel. Target (issue 3): at most 1.0 s per package.
 
-Usage: python benchmarks/build_overhead.py [--packages N] [--jobs J]
+Against the engine alone (issue 15, item 4): the same rendered recipes (`pmpm render` once)
+built by a script that uses only py-rattler-build and py-rattler: each recipe in dependency
+order, same variant config, same test strategy (native), into a channel re-indexed after
+every package as pmpm must. Rounds alternate pmpm and raw, each a fresh process into a
+fresh channel (the CPU-gate recipe included in both). Target: pmpm <= 1.1x raw.
+
+Usage: python benchmarks/build_overhead.py [--packages N] [--jobs J] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +46,67 @@ def generate(root: Path, count: int) -> Path:
     return stack
 
 
+RAW = """
+import asyncio, os, sys
+from pathlib import Path
+import rattler, rattler_build
+
+recipes, channel = Path(sys.argv[1]), Path(sys.argv[2])
+config = rattler_build.VariantConfig.from_conda_build_config(
+    str(recipes / "conda_build_config.yaml"),
+    rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform="linux-64")))
+variants = {}
+for recipe in sorted(recipes.glob("*/recipe.yaml")):
+    variants[recipe] = rattler_build.Stage0Recipe.from_file(recipe).render(config)
+names = {v.recipe.package.name: recipe for recipe, vs in variants.items() for v in vs}
+deps = {recipe: {str(s).split()[0] for v in vs for sec in ("build", "host")
+                 for s in (getattr(v.recipe.requirements, sec, None) or [])} & set(names) for recipe, vs in variants.items()}
+done, order = set(), []
+while len(order) < len(variants):
+    for recipe in variants:
+        if recipe not in done and all(names[d] in done for d in deps[recipe]):
+            done.add(recipe); order.append(recipe)
+for sub in ("noarch", "linux-64"):
+    (channel / sub).mkdir(parents=True, exist_ok=True)
+asyncio.run(rattler.index.index_fs(channel, write_zst=False, write_shards=False))
+tool = rattler_build.ToolConfiguration(test_strategy="native")
+for recipe in order:
+    for variant in variants[recipe]:
+        variant.run_build(tool_config=tool, output_dir=channel, channels=[channel.as_uri()])
+        asyncio.run(rattler.index.index_fs(channel, force=True, write_zst=False, write_shards=False))
+os._exit(0)
+"""
+
+
+def engine_alone(root: Path, rounds: int) -> None:
+    """pmpm build vs the raw py-rattler-build script on the same rendered recipes, interleaved."""
+    proc = subprocess.run([sys.executable, "-m", "pmpm", "render", "stack.yml"], cwd=root, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(proc.stderr)
+    walls: dict[str, list[float]] = {"pmpm": [], "raw": []}
+    for n in range(rounds):
+        for tool in (("raw", "pmpm") if n % 2 else ("pmpm", "raw")):
+            channel = root / f"chan-{tool}-{n}"
+            if tool == "pmpm":
+                # --no-ccache: the raw engine compiles every round, so pmpm must too
+                cmd = [sys.executable, "-m", "pmpm", "build", "recipes", "--channel", str(channel), "--no-ccache"]
+            else:
+                cmd = [sys.executable, "-c", RAW, str(root / "recipes"), str(channel)]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+            walls[tool].append(time.perf_counter() - start)
+            if proc.returncode:
+                sys.exit(f"{tool} failed:\n{proc.stderr[-3000:]}")
+            walls.setdefault(f"{tool}-count", []).append(len(list(channel.glob("*/*.conda"))))
+            shutil.rmtree(channel)
+    assert set(walls["pmpm-count"]) == set(walls["raw-count"]), walls  # the same packages both ways
+    pmpm, raw = statistics.median(walls["pmpm"]), statistics.median(walls["raw"])
+    ratio = pmpm / raw
+    print(f"same rendered recipes ({walls['pmpm-count'][0]} packages, CPU gate included), {rounds} interleaved rounds, "
+          f"medians: pmpm build {pmpm:.2f}s, raw py-rattler-build {raw:.2f}s, ratio {ratio:.2f}x "
+          f"(target <= 1.1x): {'PASS' if ratio <= 1.1 else 'FAIL'}")
+
+
 def run(root: Path, stack: Path, jobs: int, *extra: str) -> tuple[float, dict]:
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pmpm", "build", str(stack), "--json", "-j", str(jobs), *extra],
@@ -52,12 +121,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--packages", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of pmpm vs raw py-rattler-build")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         stack = generate(root, args.packages)
         runs = [("cold (new channel, CPU-gate packages published too)", ()),
-                ("warm (--force: rebuild into the same channel)", ("--force",))]
+                ("warm (--force: rebuild into the same channel)", ("--force", "--no-ccache"))]
         for label, extra in runs:
             wall, report = run(root, stack, args.jobs, *extra)
             built = [p for p in report["packages"] if p["status"] == "built"]
@@ -65,6 +135,7 @@ def main() -> None:
             per = (wall - script) / len(built)
             print(f"{label}: {len(built)} packages, wall {wall:.2f}s, build scripts {script:.2f}s, "
                   f"pmpm overhead {per:.2f}s/package (target <= 1.0 s)")
+        engine_alone(root, args.rounds)
 
 
 if __name__ == "__main__":

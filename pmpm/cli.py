@@ -166,6 +166,8 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
 @click.option("--dirty", is_flag=True,
               help="Reuse each package's previous build tree: after a small source edit only what changed recompiles.")
 @click.option("--force", is_flag=True, help="Rebuild packages even when they are up to date.")
+@click.option("--no-ccache", is_flag=True, help="Compile without pmpm's compiler cache (ccache, under pmpm's user "
+              "cache; used when installed); env PMPM_NO_CCACHE=1.")
 @click.option("--engine", type=click.Choice(ENGINE_NAMES), default="rattler-build", show_default=True,
               help="Who builds: rattler-build (py-rattler-build, in process), conda-build (your `conda build`, "
                    "from $CONDA_EXE or PATH) or rattler-build-exe (a rattler-build executable on PATH).")
@@ -189,7 +191,7 @@ def render(stack: Path, output: Path, variants: tuple[str, ...], configs: tuple[
               help="Where a stack TARGET is rendered (a private directory per Slurm job).")
 def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[Path, ...], channel: Path,
           upstream: tuple[str, ...], override_channels: bool, offline: bool, keep_going: bool, jobs: int,
-          no_test: bool, dirty: bool, force: bool, engine: str, solver: str | None, verbose: bool,
+          no_test: bool, dirty: bool, force: bool, no_ccache: bool, engine: str, solver: str | None, verbose: bool,
           as_json: bool, executor: str, sbatch_args: tuple[str, ...], wait: bool, only: tuple[str, ...],
           render_dir: Path, source_mirror: str | None) -> None:
     """Build recipes × variants, in dependency order, into a local conda channel.
@@ -241,7 +243,8 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
                              output=render_dir, source_mirror=source_mirror)
     options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
                                offline=offline, keep_going=keep_going, jobs=jobs, test=not no_test,
-                               dirty=dirty, force=force, engine=api.engine_for(engine, solver=solver))
+                               dirty=dirty, force=force, engine=api.engine_for(engine, solver=solver),
+                               ccache=not no_ccache)
     if executor == "slurm":
         invocation = api.Invocation(_unit_targets(targets, recipes), list(variants), [c.absolute() for c in configs],
                                     channel.absolute(), list(upstream), override_channels, offline, not no_test,
