@@ -5,7 +5,8 @@ Builds a local channel of N packages (default 32, each F files of 12 KB, default
 each as a fresh process (what a user waits for):
   pmpm   `pmpm create stack.yml -p PREFIX`
   raw    a Python script doing rattler.solve + rattler.install and nothing else
-with a cold package cache (new cache dir each time) and a warm one. Target: pmpm <= 1.3x raw.
+with a cold package cache (new cache dir each time) and a warm one. Targets (issue 15): pmpm <=
+1.15x raw warm, <= 1.1x cold; run it with --packages 32 and --packages 300.
 
 Usage: python benchmarks/create_env.py [--packages N] [--repeat R]
 """
@@ -79,9 +80,13 @@ def main() -> None:
         results = {key: min(values[1:] if key[0] == "warm" else values) for key, values in times.items()}
     print(f"create an environment of {args.packages} packages ({args.files} files of 12 KB each) from a local channel; "
           f"min of {args.repeat} interleaved fresh processes (warm: the first run fills each tool's cache)")
-    for cache_kind in ("cold", "warm"):
+    ok = True
+    for cache_kind, target in (("cold", 1.1), ("warm", 1.15)):
         raw, mine = results[(cache_kind, "raw")], results[(cache_kind, "pmpm")]
-        print(f"  {cache_kind} cache: raw py-rattler {raw:.3f}s, pmpm create {mine:.3f}s, ratio {mine / raw:.2f}x (target <= 1.3x)")
+        ok &= mine / raw <= target
+        print(f"  {cache_kind} cache: raw py-rattler {raw:.3f}s, pmpm create {mine:.3f}s, ratio {mine / raw:.2f}x "
+              f"(target <= {target}x): {'PASS' if mine / raw <= target else 'FAIL'}")
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

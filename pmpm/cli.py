@@ -457,7 +457,6 @@ def create(stack: Path | None, prefix: Path | None, name: str | None, channel: P
       pmpm create --from-bundle ./bundle -p ./env      # offline, from `pmpm bundle`
     """
     from .environment import create as run_create, summarize
-    from .lock import check_fresh, lock_paths, read_lock
 
     target = _target_prefix(prefix, name)
     if bundle is not None:
@@ -471,6 +470,8 @@ def create(stack: Path | None, prefix: Path | None, name: str | None, channel: P
         raise click.UsageError("missing STACK (or --from-bundle DIR)")
     loaded = summarize(stack)
     if locked:
+        from .lock import check_fresh, lock_paths, read_lock  # only --locked reads a lock: no start-up cost otherwise
+
         frozen = read_lock(lock_file or lock_paths(loaded.path)[0])
         check_fresh(frozen, loaded)
         done = run_create(loaded, target, records=frozen.records, wheels=frozen.wheels,
