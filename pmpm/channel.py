@@ -123,7 +123,7 @@ class LocalChannel:
         with self.locked():
             try:
                 for subdir in SUBDIRS:
-                    (self.path / subdir).mkdir(parents=True, exist_ok=True)
+                    self._new_subdir(subdir)
                     for stale in [*(self.path / subdir).glob(f".*{PART}"), *self.meta.glob(f"*{PART}")]:
                         # Under the lock no publish is under way: a .part is a killed publisher's.
                         stale.unlink(missing_ok=True)
@@ -133,6 +133,22 @@ class LocalChannel:
             if not self._repodata_valid():
                 self._quarantine(self._unlisted())
                 self._index(force=True)
+
+    def _new_subdir(self, subdir: str) -> None:
+        """A missing subdir appears complete, with an empty repodata.json, or not at all: it is
+        made under a temporary name and renamed into place, so an interrupt never leaves a
+        channel that readers cannot use."""
+        if (self.path / subdir).is_dir():
+            return
+        tmp = self.path / f".{subdir}.{os.getpid()}.new"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        empty = {"info": {"subdir": subdir}, "packages": {}, "packages.conda": {}, "removed": [], "repodata_version": 1}
+        (tmp / "repodata.json").write_text(json.dumps(empty, indent=2))
+        try:
+            os.rename(tmp, self.path / subdir)
+        except OSError:  # another pmpm made it first
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def _check_layout(self) -> None:
         """The channel and its noarch/, linux-64/ and .pmpm/ must be directories, or not exist yet."""
@@ -301,9 +317,10 @@ class LocalChannel:
         """What a reader needs: repodata parses and every listed package is present at its listed size.
 
         A package renamed into place just before an interrupted re-index is complete but not
-        yet listed: invisible to readers until the next `ensure()` indexes it.
+        yet listed: invisible to readers until the next `ensure()` indexes it. A channel that was
+        never created is consistent too: nothing was half-written.
         """
-        return self._consistent_listing() is not None
+        return not self.path.exists() or self._consistent_listing() is not None
 
     def _consistent_listing(self) -> dict[str, dict] | None:
         try:

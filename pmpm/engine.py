@@ -458,11 +458,13 @@ PHASE, ERROR = "\x1epmpm-phase ", "\x1epmpm-error "
 
 
 class RattlerBuildWorker(_Subprocess):
-    """py-rattler-build in a child process (`python -m pmpm.engine JOB`), for `-j N`.
+    """py-rattler-build in a child process (`python -m pmpm.engine JOB`).
 
-    The in-process engine runs one build at a time however many threads call it (measured: two
-    3-second builds on two threads took 6 s), so parallel jobs each get a process of their own.
-    The packages are the in-process engine's: same recipe, variant, channels and options.
+    In process, py-rattler-build holds the interpreter for the whole build: threads do not
+    overlap (measured: two 3-second builds on two threads took 6 s) and a SIGINT never reaches
+    pmpm while a build script runs. In a child of its own session, pmpm stays responsive and
+    can stop the child and its script together. The packages are the in-process engine's:
+    same recipe, variant, channels and options.
     """
 
     name = "rattler-build"  # same packages and fingerprints as in process
@@ -514,8 +516,8 @@ def _worker(job_file: str) -> int:
     return 0
 
 
-def parallel(engine: Engine) -> Engine:
-    """The engine to use when several builds run at once."""
+def out_of_process(engine: Engine) -> Engine:
+    """The same engine, run outside pmpm's own process (subprocess engines already are)."""
     return RattlerBuildWorker() if isinstance(engine, RattlerBuild) else engine
 
 

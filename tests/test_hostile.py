@@ -287,9 +287,6 @@ def _children_named(text: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 10, open: once py-rattler-build runs a build script, a SIGINT sent "
-                   "to pmpm from outside never reaches Python's handler (the main thread does not wake), so pmpm "
-                   "keeps running; Ctrl-C before a build starts exits 130 at once")
 def test_sigint_stops_the_running_build_script_and_exits_130_fast(tmp_path):
     script_stack(tmp_path / "s.yml", "slowint", 4, delay=30)
     proc = subprocess.Popen([sys.executable, "-m", "pmpm", "build", "s.yml", "--no-test"], cwd=tmp_path,
