@@ -24,7 +24,8 @@ def user_cache(*parts: str) -> Path:
 __all__ = ["__version__", "api", "load_stack", "Stack", "stack_variants", "VariantSet", "render_stack",
            "render_file", "Rendered", "RecipeSet", "recipe_set", "build", "BuildOptions", "BuildReport", "ENGINES",
            "engine_for", "LocalChannel", "summarize", "StackSummary", "request_for", "EnvironmentRequest", "create",
-           "write_lock", "read_lock", "PmpmError"]
+           "write_lock", "read_lock", "PmpmError", "install", "Invocation", "submit_slurm", "wait_slurm",
+           "slurm_status", "ci_workflow"]
 
 
 def __getattr__(name: str):

@@ -31,7 +31,8 @@ from .variants import Origin, VariantSet, keys_used_by, recipe_keys, resolve_var
 __all__ = ["load_stack", "Stack", "stack_variants", "VariantSet", "render_stack", "render_file", "Rendered",
            "RecipeSet", "recipe_set", "build", "BuildOptions", "BuildReport", "ENGINES", "engine_for",
            "LocalChannel", "summarize", "StackSummary", "request_for", "EnvironmentRequest", "create",
-           "write_lock", "read_lock", "PmpmError", "Invocation", "submit_slurm", "wait_slurm", "slurm_status", "ci_workflow"]
+           "write_lock", "read_lock", "PmpmError", "install", "Invocation", "submit_slurm", "wait_slurm",
+           "slurm_status", "ci_workflow"]
 
 
 def stack_variants(stack: Stack, *, overrides: list[str] = (), config_files: list[Path] = ()) -> VariantSet:
@@ -227,3 +228,17 @@ def ci_workflow(stack_path: Path, provider: str, *, overrides: list[str] = (), c
         units = distribute.units(plan(recipes), recipes.variants)
     invocation = Invocation([Path(stack_path)], list(overrides), list(config_files), Path(ci.CHANNEL))
     return ci.render(units, invocation, provider, stack.name, install)
+
+
+def install(stack_path: Path, prefix: Path, options: BuildOptions, *, reporter: "Reporter | None" = None,
+            command: str = "pmpm install", **recipe_args) -> Path:
+    """`pmpm install` (and python-pmpm's conda_install/system_install): render + build + create.
+
+    `recipe_args` go to `recipe_set` (overrides, config_files, source_mirror, compiler); the
+    environment comes from the same channels the build used."""
+    recipes = recipe_set([stack_path], offline=options.offline, **recipe_args)
+    build(recipes, options, reporter).raise_for_failures()
+    summary = summarize(stack_path)
+    request = request_for(summary, LocalChannel(options.channel), extra_channels=options.channels,
+                          override_channels=options.override_channels, offline=options.offline)
+    return create(summary, prefix, request, command=command)

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import rattler
 from filelock import FileLock, Timeout
 
-from .errors import ChannelError, first_line
+from .errors import ChannelError, first_line, human_size
 
 PLATFORM = "linux-64"  # the only platform pmpm builds for
 SUBDIRS = ("noarch", PLATFORM)
@@ -37,12 +37,6 @@ def _say(line: str) -> None:
     print(f"pmpm: {line}", file=sys.stderr, flush=True)
 
 
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
 
 
 def _package_problem(path: Path) -> str | None:
@@ -232,8 +226,8 @@ class LocalChannel:
                     need = sum(source.stat().st_size for source in files)
                     free = shutil.disk_usage(self.path).free
                     raise ChannelError(f"{self.path}: no space left on the device: publishing "
-                                       f"{', '.join(f.name for f in files)} needs {_human(need)}, "
-                                       f"{_human(free)} free (the channel is unchanged; free space and re-run)") from None
+                                       f"{', '.join(f.name for f in files)} needs {human_size(need)}, "
+                                       f"{human_size(free)} free (the channel is unchanged; free space and re-run)") from None
                 raise self._os_error(exc, "publishing") from None
             new = [target for _, target in staged if not target.exists()]
             # A file replaced in place (--force) is first taken out of repodata, so a reader (or a

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import PmpmError
+from .errors import PmpmError, human_size
 
 VARIANT_HELP = ("Override a variant key, e.g. march=znver3; KEY=a,b builds a matrix. Repeatable. An unknown "
                 "KEY is an error: declare keys of your own in the stack's _pmpm.variant_keys.")
@@ -372,16 +372,10 @@ def clean(packages: tuple[str, ...], logs: bool, cache: bool) -> None:
 
     freed = StateDir.at().clean(list(packages), logs=logs, cache=default_cache_dir() if cache else None)
     for path, size in freed:
-        click.echo(f"removed {path} ({_human(size)})")
-    click.echo(f"freed {_human(sum(size for _, size in freed))}")
+        click.echo(f"removed {path} ({human_size(size)})")
+    click.echo(f"freed {human_size(sum(size for _, size in freed))}")
 
 
-def _human(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
 
 
 ENV_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
@@ -566,7 +560,7 @@ def bundle(stack: Path, output: Path, lock_file: Path | None, prune: bool) -> No
     report = write_bundle(frozen, loaded.path, explicit, output, prune=prune)
     click.echo(f"bundled {len(frozen.records)} conda and {len(frozen.wheels)} pip packages into {report.output}: "
                f"{len(report.fetched)} fetched, {len(report.kept)} kept, {len(report.pruned)} pruned, "
-               f"{_human(report.size())}")
+               f"{human_size(report.size())}")
 
 
 @cli.command()
@@ -583,7 +577,7 @@ def pack(prefix: Path, output: Path, force: bool) -> None:
     from .pack import pack as run_pack
 
     done = run_pack(prefix, output, force=force)
-    click.echo(f"packed {prefix} into {done} ({_human(done.stat().st_size)})")
+    click.echo(f"packed {prefix} into {done} ({human_size(done.stat().st_size)})")
 
 
 @cli.command()
@@ -635,19 +629,20 @@ def install(stack: Path, prefix: Path | None, name: str | None, channel: Path, u
             override_channels: bool, offline: bool, variants: tuple[str, ...], configs: tuple[Path, ...], jobs: int) -> None:
     """Render, build and create in one go: `pmpm install stack.yml -p ./env`."""
     from . import api
-    from .environment import create as run_create, summarize
-    from .progress import reporter_for
 
-    target = _target_prefix(prefix, name)
-    recipes = api.recipe_set([stack], overrides=list(variants), config_files=list(configs), offline=offline)
     options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
                                offline=offline, jobs=jobs)
+    _install(stack, _target_prefix(prefix, name), options, overrides=list(variants), config_files=list(configs),
+             command=f"pmpm install {stack}")
+
+
+def _install(stack: Path, prefix: Path, options, *, command: str, **recipe_args) -> None:
+    """render + build + create, with the usual progress and report."""
+    from . import api
+    from .progress import reporter_for
+
     with reporter_for() as reporter:
-        report = api.build(recipes, options, reporter)
-    report.raise_for_failures()
-    loaded = summarize(stack)
-    done = run_create(loaded, target, _request(loaded, channel, upstream, override_channels, offline),
-                      command=f"pmpm install {stack}")
+        done = api.install(stack, prefix, options, reporter=reporter, command=command, **recipe_args)
     _report_environment(done)
 
 
@@ -678,21 +673,12 @@ def _install_original(prefix: Path, stack: Path, arch: str | None, tune: str | N
                       command: str) -> None:
     """render + build + create into PREFIX: what both original commands did, in pmpm's stages."""
     from . import api
-    from .environment import create as run_create, summarize
-    from .progress import reporter_for
 
-    overrides = [*([f"march={arch}"] if arch else []), *([f"mtune={tune}"] if tune else [])]
-    recipes = api.recipe_set([stack], overrides=overrides, offline=offline, source_mirror=source_mirror,
-                             compiler=compiler)
     options = api.BuildOptions(channel=channel, channels=list(upstream), override_channels=override_channels,
                                offline=offline, jobs=jobs, test=not skip_test, dirty=fast_update)
-    with reporter_for() as reporter:
-        report = api.build(recipes, options, reporter)
-    report.raise_for_failures()
-    loaded = summarize(stack)
-    done = run_create(loaded, prefix, _request(loaded, channel, upstream, override_channels, offline),
-                      command=f"pmpm {command} {prefix} --file {stack}")
-    _report_environment(done)
+    overrides = [*([f"march={arch}"] if arch else []), *([f"mtune={tune}"] if tune else [])]
+    _install(stack, prefix, options, overrides=overrides, source_mirror=source_mirror, compiler=compiler,
+             command=f"pmpm {command} {prefix} --file {stack}")
 
 
 @cli.command("conda_install")

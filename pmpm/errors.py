@@ -83,3 +83,12 @@ class ExecutorError(PmpmError):
 
 class SourceError(PmpmError):
     """A source cannot be fetched, or is missing from the source mirror."""
+
+
+def human_size(size: float) -> str:
+    """A byte count as people read it, for messages: 512 B, 3.2 MiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
