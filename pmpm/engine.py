@@ -499,8 +499,19 @@ class _PrintLog:
         print(PHASE + text, flush=True)
 
 
+def _watch_parent() -> subprocess.Popen:
+    """Die with pmpm: if pmpm is killed (even with SIGKILL), this build and its script go too.
+
+    A shell, not a thread: py-rattler-build holds this interpreter while it builds. The worker
+    leads its own process group (pmpm starts it in a new session), which the build script
+    joins, so `kill 0` from the watcher ends worker, script and watcher together."""
+    return subprocess.Popen(["sh", "-c", f"while kill -0 {os.getppid()} 2>/dev/null; do sleep 0.5; done; kill -KILL 0"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _worker(job_file: str) -> int:
     job = json.loads(Path(job_file).read_text())
+    watcher = _watch_parent()
     try:
         planned = next((p for p in plan_recipe(Path(job["recipe"]), job["values"], job["zip_keys"])
                         if p.build_string == job["build_string"]), None)
@@ -513,6 +524,8 @@ def _worker(job_file: str) -> int:
     except (EngineError, RecipeError) as exc:
         print(ERROR + str(exc), flush=True)
         return 1
+    finally:
+        watcher.kill()
     return 0
 
 

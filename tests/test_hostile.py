@@ -311,6 +311,23 @@ def test_sigint_stops_the_running_build_script_and_exits_130_fast(tmp_path):
 
 
 @pytest.mark.slow
+def test_kill_9_takes_the_running_build_script_with_it(tmp_path):
+    script_stack(tmp_path / "s.yml", "orphan", 1, delay=31)
+    proc = subprocess.Popen([sys.executable, "-m", "pmpm", "build", "s.yml", "--no-test"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not _children_named("sleep 31") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _children_named("sleep 31"), "the build script never started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while _children_named("sleep 31") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _children_named("sleep 31"), "the build script outlived a kill -9 of pmpm"
+
+
+@pytest.mark.slow
 def test_kill_9_at_random_moments_of_a_build(tmp_path):
     script_stack(tmp_path / "s.yml", "k", 6, delay=0.3, files=50)
     rng = random.Random(10)
