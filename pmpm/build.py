@@ -283,7 +283,9 @@ class Builder:
     def _build_one(self, job: Job) -> JobResult:
         start = time.perf_counter()
         digest = self._fingerprint(job)
-        if not self.options.force and self._up_to_date(job, digest):
+        # --force rebuilds the stack's packages; the CPU gate is pmpm's own archspec data, never stale.
+        force = self.options.force and job.name != microarch.GATE_PACKAGE
+        if not force and self._up_to_date(job, digest):
             return JobResult(job, "up to date", files=[self.channel.path / job.channel_key],
                              seconds=time.perf_counter() - start)
         remote = [url for url in job.planned.source_urls if not url.startswith("file:")]
@@ -309,7 +311,7 @@ class Builder:
                 if self._interrupted:
                     raise KeyboardInterrupt
                 published, identical = self.channel.publish_new(files, fingerprints={job.channel_key: digest},
-                                                                replace=self.options.force)
+                                                                replace=force)
         finally:
             if scratch is not None:
                 self._discard(scratch)
