@@ -107,9 +107,11 @@ def engine_alone(root: Path, rounds: int) -> None:
           f"(target <= 1.1x): {'PASS' if ratio <= 1.1 else 'FAIL'}")
 
 
-def run(root: Path, stack: Path, jobs: int, *extra: str) -> tuple[float, dict]:
+def pmpm_build(root: Path, *args: str | Path) -> tuple[float, dict]:
+    """`pmpm build ARGS --json` in a fresh process, as a user runs it: wall time and report.
+    Shared by the other benchmarks (noop.py, parallel_variants.py)."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pmpm", "build", str(stack), "--json", "-j", str(jobs), *extra],
+    proc = subprocess.run([sys.executable, "-m", "pmpm", "build", *map(str, args), "--json"],
                           cwd=root, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode:
@@ -129,7 +131,7 @@ def main() -> None:
         runs = [("cold (new channel, CPU-gate packages published too)", ()),
                 ("warm (--force: rebuild into the same channel)", ("--force", "--no-ccache"))]
         for label, extra in runs:
-            wall, report = run(root, stack, args.jobs, *extra)
+            wall, report = pmpm_build(root, stack, "-j", args.jobs, *extra)
             built = [p for p in report["packages"] if p["status"] == "built"]
             script = sum(p["script_seconds"] for p in built)
             per = (wall - script) / len(built)

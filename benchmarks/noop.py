@@ -12,12 +12,12 @@ Usage: python benchmarks/noop.py [--repeat R]
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_overhead import pmpm_build  # noqa: E402
 
 TARGETS = {10: 0.25, 100: 1.0}
 
@@ -36,16 +36,6 @@ def generate(root: Path, count: int, chain: int = 10) -> Path:
     stack = root / "stack.yml"
     stack.write_text("\n".join(lines) + "\n")
     return stack
-
-
-def pmpm_build(root: Path, stack: Path, *extra: str) -> tuple[float, dict]:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pmpm", "build", str(stack), "--json", *extra],
-                          cwd=root, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        sys.exit(proc.stderr)
-    return wall, json.loads(proc.stdout)
 
 
 def main() -> None:

@@ -12,15 +12,14 @@ Usage: python benchmarks/parallel_variants.py [--rounds R] [--groups G]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_overhead import pmpm_build  # noqa: E402
 from dirty_rebuild import UNIT  # noqa: E402
 
 TARGET = 1.6
@@ -45,14 +44,7 @@ def generate(root: Path, groups: int) -> Path:
 
 
 def build(root: Path, jobs: int) -> tuple[float, dict]:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pmpm", "build", "stack.yml", "--force", "--no-ccache", "--json",
-                           "-j", str(jobs)],
-                          cwd=root, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        sys.exit(proc.stderr)
-    return wall, json.loads(proc.stdout)
+    return pmpm_build(root, "stack.yml", "--force", "--no-ccache", "-j", jobs)
 
 
 def main() -> None:
