@@ -13,6 +13,7 @@ import http.server
 import json
 import shutil
 import subprocess
+import tarfile
 import threading
 from pathlib import Path
 
@@ -398,3 +399,68 @@ def test_debian_orig_tarball_through_the_mirror_builds_catalogue_fftw(tmp_path: 
         assert int(index) == k and abs(float(re) - expected.real) < 1e-9 and abs(float(im) - expected.imag) < 1e-9
     ldd = subprocess.run(["ldd", tmp_path / "dft"], capture_output=True, text=True, check=True).stdout
     assert f"{prefix / 'lib'}/libfftw3.so.3" in ldd, ldd
+
+
+# --- a catalogue git: package, offline from the mirror: the catalogue's zlib-ng ------------------
+
+ZLIB_NG = ("zlib-ng==1.1.0", "2.3.3")  # PyPI's python-zlib-ng 1.1.0 vendors the zlib-ng 2.3.3 source tree
+
+ZLIB_NG_PROGRAM = r"""
+#include <stdio.h>
+#include <string.h>
+#include <zlib-ng.h>
+int main(void) {
+    const char *text = "pmpm pmpm pmpm pmpm pmpm pmpm pmpm pmpm";
+    unsigned char packed[256], back[256];
+    size_t packed_len = sizeof packed, back_len = sizeof back;
+    if (zng_compress(packed, &packed_len, (const unsigned char *)text, strlen(text)) != Z_OK) return 1;
+    if (zng_uncompress(back, &back_len, packed, packed_len) != Z_OK) return 2;
+    printf("zlib-ng %s %zu->%zu %s\n", zlibng_version(), strlen(text), packed_len,
+           back_len == strlen(text) && !memcmp(back, text, back_len) ? "roundtrip" : "MISMATCH");
+    return 0;
+}
+"""
+
+
+def _zlib_ng_tree_tarball(tmp_path: Path) -> Path:
+    """zlib-ng's source at tag 2.3.3 as a site would receive it on a disk: a tarball of the tree.
+
+    github.com is out of reach here; PyPI's python-zlib-ng sdist carries the same tree (its
+    submodule at that tag), so the test repacks it under the directory name a git archive uses."""
+    from python_fixture import cache_root, sdist
+
+    requirement, version = ZLIB_NG
+    with tarfile.open(sdist(cache_root(), requirement)) as archive:
+        members = [m for m in archive.getmembers() if "/src/zlib_ng/zlib-ng/" in m.name + "/"]
+        archive.extractall(tmp_path / "sdist", members=members, filter="data")
+    tree = next((tmp_path / "sdist").glob("*/src/zlib_ng/zlib-ng"))
+    tarball = tmp_path / f"zlib-ng-{version}.tar.gz"
+    with tarfile.open(tarball, "w:gz") as out:
+        out.add(tree, arcname=f"zlib-ng-{version}")
+    return tarball
+
+
+@pytest.mark.slow
+def test_catalogue_git_package_conda_install_offline_from_the_mirror(tmp_path: Path):
+    """The catalogue's zlib-ng entry (a git: source on GitHub) unchanged: `fetch --add` its tag's
+    tarball, then `pmpm conda_install --offline --source-mirror` with the network path unusable."""
+    version = ZLIB_NG[1]
+    tarball = _zlib_ng_tree_tarball(tmp_path)
+    stack = tmp_path / "stack.yml"
+    stack.write_text(f"channels: [conda-forge, nodefaults]\ndependencies: []\n"
+                     f"_pmpm:\n  arch: x86-64-v3\n  dependencies: [zlib-ng={version}]\n")
+    mirror = tmp_path / "mirror"
+    pmpm("fetch", "--to", mirror, "--add", f"https://github.com/zlib-ng/zlib-ng@{version}", tarball, cwd=tmp_path)
+    dead = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy")}
+    prefix = tmp_path / "env"
+    pmpm("conda_install", prefix, "--file", stack, "--offline", "--source-mirror", mirror, cwd=tmp_path, env=dead,
+         timeout=1200)
+    recipe = (tmp_path / "recipes" / "zlib-ng" / "recipe.yaml").read_text()
+    assert "github.com" not in recipe.split("about:")[0] and mirror.as_uri() in recipe
+    assert "-DZLIB_COMPAT=OFF" in recipe  # the catalogue's own options
+    program = tmp_path / "zcheck"
+    (tmp_path / "zcheck.c").write_text(ZLIB_NG_PROGRAM)
+    subprocess.run(["gcc", tmp_path / "zcheck.c", f"-I{prefix}/include", f"-L{prefix}/lib", "-lz-ng",
+                    f"-Wl,-rpath,{prefix}/lib", "-o", program], check=True)
+    out = subprocess.run([program], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:2] == ["zlib-ng", version] and out[-1] == "roundtrip", out
