@@ -210,7 +210,7 @@ def remember_build(record: "Record", recipe_set: RecipeSet, options: BuildOption
     files = [*stack_files, *([recipe_set.config] if recipe_set.config else []), *recipe_set.recipes,
              *map(Path, config_files), *data, *repodata, *patches]
     record.save(report.to_json(), files=[Path(f).absolute() for f in files],
-                trees=[p for job in jobs for p in job.planned.source_paths],
+                trees={p: report.tree_digests.get(p) for job in jobs for p in job.planned.source_paths},
                 packages=[local.path / job.channel_key for job in jobs])
 
 

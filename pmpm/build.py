@@ -86,6 +86,7 @@ class JobResult:
 class BuildReport:
     results: list[JobResult]
     channel: Path
+    tree_digests: dict[Path, str] = field(default_factory=dict)  # the source trees the fingerprints read
 
     @property
     def ok(self) -> bool:
@@ -260,7 +261,7 @@ class Builder:
             raise
         pool.shutdown(wait=True)
         self._remover.shutdown(wait=True)
-        return BuildReport([results[j.label] for j in jobs], self.channel.path)
+        return BuildReport([results[j.label] for j in jobs], self.channel.path, dict(self._tree_digests))
 
     @staticmethod
     def _ready(pending: list[Job], running, slots: int) -> list[Job]:

@@ -81,12 +81,13 @@ class Record:
             package.update(status="up to date", seconds=0.0, script_seconds=0.0, log=None, message="")
         return report
 
-    def save(self, report: dict, *, files: Iterable[Path], trees: Iterable[Path], packages: Iterable[Path]) -> None:
-        """Remember this run; written atomically, so a concurrent replay reads the old or the new record."""
+    def save(self, report: dict, *, files: Iterable[Path], trees: dict[Path, str | None], packages: Iterable[Path]) -> None:
+        """Remember this run; written atomically, so a concurrent replay reads the old or the new record.
+        `trees` maps each source tree to the digest the build already took of it (None: take it here)."""
         all_files = {*map(Path, files), *_host_files()}
         data = {"cpu": _cpu(), "report": report,
                 "files": {str(p): _file_digest(p) for p in sorted(all_files)},
-                "trees": {str(p): tree_digest(p) for p in sorted(set(map(Path, trees)))},
+                "trees": {str(p): digest or tree_digest(Path(p)) for p, digest in sorted(trees.items())},
                 "packages": sorted(map(str, packages))}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
