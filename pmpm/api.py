@@ -14,6 +14,7 @@ arguments: it renders a stack, reads a rendered directory, or takes hand-written
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import microarch
 from . import distribute, slurm
@@ -27,6 +28,9 @@ from .render import RecipeSet, Rendered, render_gate_recipe, render_stack
 from .stack import Stack, load_stack
 from .state import StateDir
 from .variants import Origin, VariantSet, keys_used_by, recipe_keys, resolve_variants
+
+if TYPE_CHECKING:
+    from . import replay
 
 __all__ = ["load_stack", "Stack", "stack_variants", "VariantSet", "render_stack", "render_file", "Rendered",
            "RecipeSet", "recipe_set", "build", "BuildOptions", "BuildReport", "ENGINES", "engine_for",
@@ -187,13 +191,12 @@ def slurm_status(state_dir: Path = Path(".pmpm")) -> list[tuple[slurm.Submitted,
     return [(s, states.get(s.id)) for s in submitted]
 
 
-def remember_build(record: "Record", recipe_set: RecipeSet, options: BuildOptions, report: BuildReport,
+def remember_build(record: "replay.Record", recipe_set: RecipeSet, options: BuildOptions, report: BuildReport,
                    config_files: list[Path] = ()) -> None:
     """Record what decided a successful build so an identical next invocation is a replay
     (see `replay`); an upstream channel that is not a local directory can change unseen, so
     such builds are not recorded."""
     from . import resources
-    from .replay import Record
 
     local = LocalChannel(options.channel)
     channels = search_order(local, recipe_set.channels, options.channels,

@@ -92,3 +92,13 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size} B"
+
+
+def type_word(value: object) -> str:
+    """What a YAML value is, in the words messages use: "a string", "a mapping", "nothing"."""
+    # isinstance, not type(): ruamel hands back subclasses (ScalarInt, ScalarFloat, CommentedMap).
+    for kind, word in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
+                       (list, "a list"), (dict, "a mapping"), (type(None), "nothing")):
+        if isinstance(value, kind):
+            return word
+    return type(value).__name__

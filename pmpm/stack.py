@@ -20,7 +20,7 @@ import rattler
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import legacy
-from .errors import StackError
+from .errors import StackError, type_word
 from .order import NAME_RE, spec_name, topological_order
 from .yamlio import read_yaml
 
@@ -224,7 +224,7 @@ class PmpmSection(_Model):
         for key, value in variants.items():
             values = value if isinstance(value, list) else [value]
             if key != "zip_keys" and not all(isinstance(v, (str, int, float)) for v in values):
-                raise FieldError(key, f"variant {key!r} must be a value or a list of values, got {_type_word(value)} "
+                raise FieldError(key, f"variant {key!r} must be a value or a list of values, got {type_word(value)} "
                                       f"(write {key}: VALUE or {key}: [VALUE, ...])")
         return variants
 
@@ -322,7 +322,7 @@ def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
     doc = read_yaml(path)
     if not isinstance(doc, dict):
         line = getattr(getattr(doc, "lc", None), "line", 0) + 1
-        raise StackError(f"a stack file must be a mapping, got {_type_word(doc)} (write name:, channels:, dependencies:, "
+        raise StackError(f"a stack file must be a mapping, got {type_word(doc)} (write name:, channels:, dependencies:, "
                          "_pmpm: at the top level, not '- ' items)", file=str(path), line=line)
     legacy.translate(doc, lambda key, what, fix: StackError(
         what, file=str(path), line=line_of(doc, ("_pmpm", key)), key=f"_pmpm.{key}", fix=fix))
@@ -478,7 +478,7 @@ def _first_error(exc: ValidationError, doc: Any, path: Path) -> StackError:
         what, fix = f"{err['input']!r} is not allowed", f"use one of {err['ctx']['expected']}"
     elif kind in _TYPE_NAMES:
         written = _raw_scalar(doc, loc, path) or str(err["input"])
-        what, fix = f"expected {_TYPE_NAMES[kind]}, got {_type_word(err['input'])}", _type_fix(kind, err["input"], loc, written)
+        what, fix = f"expected {_TYPE_NAMES[kind]}, got {type_word(err['input'])}", _type_fix(kind, err["input"], loc, written)
     elif kind == "greater_than_equal":
         what, fix = f"must be >= {err['ctx']['ge']}, got {err['input']!r}", _FIELD_HINTS.get(str(loc[-1]))
     elif kind == "less_than_equal":
@@ -547,13 +547,6 @@ def _split_fix(message: str) -> tuple[str, str | None]:
     return (match.group(1), match.group(2)) if match else (message, None)
 
 
-def _type_word(value: Any) -> str:
-    # isinstance, not type(): ruamel hands back subclasses (ScalarInt, ScalarFloat, CommentedMap).
-    for kind, word in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
-                       (list, "a list"), (dict, "a mapping"), (type(None), "nothing")):
-        if isinstance(value, kind):
-            return word
-    return type(value).__name__
 
 
 def _allowed_keys(loc: tuple) -> list[str]:

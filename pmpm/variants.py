@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 
 from . import engine, microarch, resources
 from .channel import PLATFORM
-from .errors import VariantError, first_line
+from .errors import VariantError, first_line, type_word
 from .microarch import Microarch
 from .order import spec_name
 
@@ -119,7 +119,7 @@ def _diagnose_cbc(path: Path) -> VariantError | None:
 
     doc = read_yaml(path, VariantError)
     if not isinstance(doc, dict):
-        return VariantError(f"a conda_build_config must be a mapping of keys to lists, got {_kind(doc)}",
+        return VariantError(f"a conda_build_config must be a mapping of keys to lists, got {type_word(doc)}",
                             file=str(path), line=1, fix="write KEY: [VALUE, ...] lines")
     for key, value in doc.items():
         line = doc.lc.key(key)[0] + 1 if hasattr(doc, "lc") else None
@@ -128,28 +128,22 @@ def _diagnose_cbc(path: Path) -> VariantError | None:
         if key == "zip_keys":
             groups = value if isinstance(value, list) else None
             if groups is None or not all(isinstance(g, list) and all(isinstance(k, str) for k in g) for g in groups):
-                return VariantError(f"zip_keys must be a list of lists of key names, got {_kind(value)}",
+                return VariantError(f"zip_keys must be a list of lists of key names, got {type_word(value)}",
                                     file=str(path), line=line, key=key, fix="e.g. zip_keys: [[python, numpy]]")
             continue
         if value is None:
             continue
         if not isinstance(value, list):
             written = value if isinstance(value, (str, int, float)) else "VALUE, ..."
-            return VariantError(f"expected a list of values, got {_kind(value)}", file=str(path), line=line, key=key,
+            return VariantError(f"expected a list of values, got {type_word(value)}", file=str(path), line=line, key=key,
                                 fix=f"write {key}: [{written}]")
         bad = next((v for v in value if isinstance(v, (dict, list)) or v is None), "ok")
         if bad != "ok":
-            return VariantError(f"expected a list of values, got a list holding {_kind(bad)}",
+            return VariantError(f"expected a list of values, got a list holding {type_word(bad)}",
                                 file=str(path), line=line, key=key, fix=f"write {key}: [VALUE, ...]")
     return None
 
 
-def _kind(value: Any) -> str:
-    for kind, word in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
-                       (list, "a list"), (dict, "a mapping"), (type(None), "nothing")):
-        if isinstance(value, kind):
-            return word
-    return type(value).__name__
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, list[str]]:
