@@ -209,6 +209,8 @@ class Builder:
         self._remover: ThreadPoolExecutor | None = None  # see `_discard`
         self._publishing = threading.Lock()
         self._interrupted = False
+        self._worker = out_of_process(self.engine, options.jobs)  # see `_engine`
+        self._worker_jobs = False  # whether the plan has jobs for it (see `_warm`)
 
     def run(self, jobs: list[Job]) -> BuildReport:
         for path, pid in self.state.remove_stale():
@@ -223,6 +225,9 @@ class Builder:
         running: dict[Future, Job] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs))
         self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmpm-discard")
+        self._worker_jobs = any(self._engine(job) is self._worker for job in jobs)
+        if self.options.dirty or self.options.force:  # builds will run: start the engine's workers meanwhile
+            self._warm()
         try:
             while pending or running:
                 for job in self._ready(pending, running.values(), self.options.jobs - len(running)):
@@ -259,6 +264,9 @@ class Builder:
                 self._interrupted = True
                 self._publishing.release()
             raise
+        finally:
+            if self._worker is not self.engine:
+                self._worker.close()
         pool.shutdown(wait=True)
         self._remover.shutdown(wait=True)
         return BuildReport([results[j.label] for j in jobs], self.channel.path, dict(self._tree_digests))
@@ -294,6 +302,7 @@ class Builder:
             return JobResult(job, "failed", seconds=time.perf_counter() - start,
                              message=f"--offline: the source {', '.join(remote)} needs the network and pmpm keeps "
                                      "no copy of it (build once online, or use a file:// or path: source)")
+        self._warm()
         log = _Log(self.state.log(job.label), job, self.reporter)
         self.reporter.started(job, log.path)
         # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
@@ -378,7 +387,14 @@ class Builder:
         """py-rattler-build holds the interpreter for a whole build: a SIGINT could not reach pmpm
         while a build script runs, and threads would not overlap. So every build runs it in a
         worker process, except the CPU gate's (no script, a tenth of a second each)."""
-        return self.engine if job.name == microarch.GATE_PACKAGE else out_of_process(self.engine)
+        return self.engine if job.name == microarch.GATE_PACKAGE else self._worker
+
+    def _warm(self) -> None:
+        """Start the worker processes before the first build needs one (their start-up overlaps
+        the CPU gate's builds and the fingerprints): only once some build is known to run."""
+        warm = getattr(self._worker, "warm", None)
+        if warm is not None and self._worker_jobs:
+            warm()
 
     def _fingerprint(self, job: Job) -> str:
         specs = [*job.planned.requirements["build"], *job.planned.requirements["host"]]

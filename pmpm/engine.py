@@ -23,9 +23,10 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import rattler_build
 
@@ -194,16 +195,8 @@ class _Subprocess:
         env = {**os.environ, **self.environment(request)}
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 errors="replace", env=env, start_new_session=True)
-        error = None
         try:
-            for line in proc.stdout:
-                line = line.rstrip("\n")
-                if line.startswith(PHASE):  # pmpm's own worker reports phases and errors in-band
-                    log.phase(line[len(PHASE):])
-                elif line.startswith(ERROR):
-                    error = line[len(ERROR):]
-                else:
-                    log.write(line)
+            error, _ = _relay(proc.stdout, log)
             code = proc.wait()
         except BaseException:
             _stop(proc)
@@ -454,23 +447,123 @@ def check_solver(conda: str, solver: str | None) -> None:
                           "(conda install -n base conda-libmamba-solver, or use --solver classic)")
 
 
-PHASE, ERROR = "\x1epmpm-phase ", "\x1epmpm-error "
+PHASE, ERROR, DONE = "\x1epmpm-phase ", "\x1epmpm-error ", "\x1epmpm-done "
 
 
-class RattlerBuildWorker(_Subprocess):
-    """py-rattler-build in a child process (`python -m pmpm.engine JOB`).
+def _relay(lines: Iterator[str], log: BuildLog) -> tuple[str | None, int | None]:
+    """Copy a child's output into the log until it ends or reports a job done.
+    Returns the error it reported (if any) and the job's exit code (None: the output ended)."""
+    error = None
+    for line in lines:
+        line = line.rstrip("\n")
+        if line.startswith(PHASE):  # pmpm's own worker reports phases and errors in-band
+            log.phase(line[len(PHASE):])
+        elif line.startswith(ERROR):
+            error = line[len(ERROR):]
+        elif line.startswith(DONE):
+            return error, int(line[len(DONE):])
+        else:
+            log.write(line)
+    return error, None
+
+
+class _WorkerProcess:
+    """One `python -m pmpm.engine --serve FD` child: reads job-file paths from a pipe, builds
+    each, and marks the end of each job's output on its stdout."""
+
+    def __init__(self):
+        read, self.jobs = os.pipe()
+        try:
+            # Its own session: stopping it stops the build script it runs (see `_stop`). Jobs come
+            # on a pipe of their own, so a build script that reads stdin reads nothing of pmpm's.
+            self.proc = subprocess.Popen([sys.executable, "-m", "pmpm.engine", "--serve", str(read)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         text=True, errors="replace", start_new_session=True, pass_fds=(read,))
+        finally:
+            os.close(read)
+
+    def run(self, job_file: Path, log: BuildLog) -> None:
+        try:
+            os.write(self.jobs, f"{job_file}\n".encode())
+        except OSError:  # it died between jobs
+            pass
+        error, code = _relay(self.proc.stdout, log)
+        if code is None:
+            code = self.proc.wait()
+            raise EngineError(error or f"the build worker (python -m pmpm.engine) exited with code {code}")
+        if code:
+            raise EngineError(error or f"the build worker (python -m pmpm.engine) failed the job with code {code}")
+
+    def close(self) -> None:
+        try:
+            os.close(self.jobs)  # end of jobs: it exits
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            _stop(self.proc)
+        self.proc.stdout.close()
+
+
+class RattlerBuildWorker:
+    """py-rattler-build in long-lived child processes, one per build slot.
 
     In process, py-rattler-build holds the interpreter for the whole build: threads do not
     overlap (measured: two 3-second builds on two threads took 6 s) and a SIGINT never reaches
     pmpm while a build script runs. In a child of its own session, pmpm stays responsive and
-    can stop the child and its script together. The packages are the in-process engine's:
-    same recipe, variant, channels and options.
+    can stop the child and its script together. A child serves build after build, so Python's
+    start-up and py-rattler-build's import are paid once per slot, not once per package (see
+    `warm`). The packages are the in-process engine's: same recipe, variant, channels, options.
+    Use it as a context manager: leaving it ends the children.
     """
 
     name = "rattler-build"  # same packages and fingerprints as in process
 
-    def command(self, planned: PlannedBuild, request: BuildRequest) -> list[str]:
-        return [sys.executable, "-m", "pmpm.engine", str(_worker_job_path(request))]
+    def __init__(self, slots: int = 1):
+        self.slots = max(1, slots)
+        self._idle: list[_WorkerProcess] = []
+        self._all: list[_WorkerProcess] = []
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Start the slots' children now, so that their start-up overlaps pmpm's own work."""
+        with self._lock:
+            while len(self._all) < self.slots:
+                self._spawn()
+
+    def _spawn(self) -> _WorkerProcess:
+        worker = _WorkerProcess()
+        self._all.append(worker)
+        self._idle.append(worker)
+        return worker
+
+    def _take(self) -> _WorkerProcess:
+        with self._lock:
+            return (self._idle or [self._spawn()]).pop()
+
+    def build(self, planned: PlannedBuild, request: BuildRequest, log: BuildLog) -> list[Path]:
+        request.output_dir.mkdir(parents=True, exist_ok=True)
+        job_file = self.prepare(planned, request)
+        log.write("$ " + shlex.join([sys.executable, "-m", "pmpm.engine", str(job_file)]))
+        worker = self._take()
+        try:
+            worker.run(job_file, log)
+        except EngineError:
+            self._retire(worker)  # a failed job may leave anything behind: the next one gets a new child
+            raise
+        except BaseException:
+            _stop(worker.proc)
+            raise
+        with self._lock:
+            self._idle.append(worker)
+        job_file.unlink(missing_ok=True)
+        return [f for f in _packages_in(request.output_dir) if f.name.startswith(f"{planned.name}-")]
+
+    def _retire(self, worker: _WorkerProcess) -> None:
+        with self._lock:
+            self._all.remove(worker)
+        worker.close()
 
     def prepare(self, planned: PlannedBuild, request: BuildRequest) -> Path | None:
         path = _worker_job_path(request)
@@ -480,9 +573,17 @@ class RattlerBuildWorker(_Subprocess):
             "channels": request.channels, "test": request.test, "dirty": request.dirty}))
         return path
 
-    def build(self, planned: PlannedBuild, request: BuildRequest, log: BuildLog) -> list[Path]:
-        files = super().build(planned, request, log)
-        return [f for f in files if f.name.startswith(f"{planned.name}-")]
+    def close(self) -> None:
+        with self._lock:
+            workers, self._all, self._idle = self._all, [], []
+        for worker in workers:
+            worker.close()
+
+    def __enter__(self) -> "RattlerBuildWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _worker_job_path(request: BuildRequest) -> Path:
@@ -509,9 +610,9 @@ def _watch_parent() -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _worker(job_file: str) -> int:
+def _run_job(job_file: str) -> int:
+    """Build the job a file describes (what `RattlerBuildWorker.prepare` wrote); 0 on success."""
     job = json.loads(Path(job_file).read_text())
-    watcher = _watch_parent()
     try:
         planned = next((p for p in plan_recipe(Path(job["recipe"]), job["values"], job["zip_keys"])
                         if p.build_string == job["build_string"]), None)
@@ -524,14 +625,26 @@ def _worker(job_file: str) -> int:
     except (EngineError, RecipeError) as exc:
         print(ERROR + str(exc), flush=True)
         return 1
-    finally:
-        watcher.kill()
     return 0
 
 
-def out_of_process(engine: Engine) -> Engine:
-    """The same engine, run outside pmpm's own process (subprocess engines already are)."""
-    return RattlerBuildWorker() if isinstance(engine, RattlerBuild) else engine
+def _serve(fd: int) -> None:
+    """The worker behind RattlerBuildWorker: one job-file path per line on `fd`, until it closes."""
+    os.set_inheritable(fd, False)  # build scripts must not hold pmpm's job pipe open
+    watcher = _watch_parent()
+    try:
+        with os.fdopen(fd) as jobs:
+            for line in jobs:
+                code = _run_job(line.strip())
+                print(f"{DONE}{code}", flush=True)
+    finally:
+        watcher.kill()
+
+
+def out_of_process(engine: Engine, slots: int = 1) -> Engine:
+    """The same engine, run outside pmpm's own process (subprocess engines already are).
+    The in-process engine becomes a `RattlerBuildWorker`, whose children its caller closes."""
+    return RattlerBuildWorker(slots) if isinstance(engine, RattlerBuild) else engine
 
 
 def engine_for(name: str, *, solver: str | None = None) -> Engine:
@@ -556,6 +669,12 @@ def engine_for(name: str, *, solver: str | None = None) -> Engine:
 
 if __name__ == "__main__":  # the worker behind RattlerBuildWorker
     sys.stdout.flush()
-    code = _worker(sys.argv[1])
+    if sys.argv[1] == "--serve":
+        _serve(int(sys.argv[2]))
+        code = 0
+    else:  # one job, as a build log's first line shows it: re-run a build by hand
+        watcher = _watch_parent()
+        code = _run_job(sys.argv[1])
+        watcher.kill()
     sys.stdout.flush()
     os._exit(code)  # py-rattler-build's runtime can crash at interpreter teardown

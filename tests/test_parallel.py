@@ -40,3 +40,50 @@ def test_two_variants_of_one_package_build_side_by_side_with_a_core_each(tmp_pat
     v3 = _interval(tmp_path / "local-channel", tmp_path / "env3", "x86_64_v3")
     assert base[2] == v3[2] == "1"                      # 2 cores, 2 builds at once: one core each
     assert max(base[0], v3[0]) < min(base[1], v3[1]), (base, v3)  # the two sleeps overlapped
+
+
+NAMES = ("one", "two", "three", "four")
+
+
+def _worker_stack(root: Path, fail: str = "") -> None:
+    lines = ["name: reuse", "channels: []", "dependencies: []", "_pmpm:", "  packages:"]
+    for name in NAMES:
+        script = f'echo "worker-pgid $(cut -d" " -f5 /proc/$$/stat)"' + (" && exit 3" if name == fail else "")
+        lines += [f"    - name: {name}", '      version: "1.0"', "      source: {path: .}", "      kind: script",
+                  f"      script: ['{script}']"]
+    (root / "stack.yml").write_text("\n".join(lines) + "\n")
+
+
+def _worker_groups(root: Path) -> dict[str, int]:
+    """The process group each package's build script ran in: that of the engine worker serving it."""
+    groups = {}
+    for log in (root / ".pmpm" / "logs").glob("*.log"):
+        found = [line.split()[-1] for line in log.read_text().splitlines() if line.startswith("worker-pgid ")]
+        if found:
+            groups[log.name.split("-1.0-")[0]] = int(found[0])
+    return groups
+
+
+def test_one_engine_worker_serves_every_build_of_a_slot_and_leaves_with_pmpm(tmp_path):
+    """Python's start-up and py-rattler-build's import are paid once per -j slot, not per package."""
+    _worker_stack(tmp_path)
+    pmpm("build", "stack.yml", "-j", "1", cwd=tmp_path)
+    groups = _worker_groups(tmp_path)
+    assert sorted(groups) == ["four", "one", "three", "two"]
+    assert len(set(groups.values())) == 1, groups
+    assert not Path(f"/proc/{groups['one']}").exists()  # the worker ended with pmpm
+
+    pmpm("build", "stack.yml", "-j", "2", "--force", cwd=tmp_path)
+    assert 1 <= len(set(_worker_groups(tmp_path).values())) <= 2
+
+
+def test_a_failed_build_gets_the_next_job_a_fresh_worker(tmp_path):
+    _worker_stack(tmp_path, fail="two")
+    proc = pmpm("build", "stack.yml", "-j", "1", "--keep-going", "--json", cwd=tmp_path, check=False)
+    order = [(p["name"], p["status"]) for p in json.loads(proc.stdout)["packages"] if p["name"] in NAMES]
+    assert sorted(order) == sorted((n, "failed" if n == "two" else "built") for n in NAMES)
+    groups = [_worker_groups(tmp_path)[name] for name, _ in order]
+    failed = [name for name, _ in order].index("two")
+    assert len(set(groups[:failed + 1])) == 1 and len(set(groups[failed + 1:])) <= 1, (order, groups)
+    if failed + 1 < len(groups):
+        assert groups[failed + 1] != groups[failed], (order, groups)
