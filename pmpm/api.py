@@ -17,20 +17,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import microarch
-from . import distribute, slurm
 from .build import Builder, BuildOptions, BuildReport, JobResult, Reporter, build, plan
-from .distribute import Invocation
 from .channel import SUBDIRS, LocalChannel, search_order, url_to_path
 from .engine import ENGINES, engine_for
-from .environment import EnvironmentRequest, StackSummary, create, read_lock, request_for, summarize, write_lock
 from .errors import PmpmError, RecipeError
 from .render import RecipeSet, Rendered, render_gate_recipe, render_stack
-from .stack import Stack, load_stack
 from .state import StateDir
 from .variants import Origin, VariantSet, keys_used_by, recipe_keys, resolve_variants
 
 if TYPE_CHECKING:
-    from . import replay
+    from . import distribute, replay, slurm
+    from .distribute import Invocation
+    from .environment import EnvironmentRequest, StackSummary, create, read_lock, request_for, summarize, write_lock
+    from .stack import Stack, load_stack
+
+# Imported on first use: `pmpm build` of rendered recipes needs no stack model (pydantic), no
+# environment code and no Slurm, and every CLI start-up would pay for them.
+_LAZY = {"load_stack": "stack", "Stack": "stack", "Invocation": "distribute", "EnvironmentRequest": "environment",
+         "StackSummary": "environment", "create": "environment", "read_lock": "environment",
+         "request_for": "environment", "summarize": "environment", "write_lock": "environment"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["load_stack", "Stack", "stack_variants", "VariantSet", "render_stack", "render_file", "Rendered",
            "RecipeSet", "recipe_set", "build", "BuildOptions", "BuildReport", "ENGINES", "engine_for",
@@ -57,6 +70,7 @@ def render_file(stack_path: str | Path, output: str | Path = "recipes", *, overr
     `compiler` overrides the stack's `_pmpm.compiler` (`pmpm system_install` forces system).
     """
     from .mirror import Mirror
+    from .stack import load_stack
 
     stack = load_stack(stack_path)
     if compiler:
@@ -147,6 +161,9 @@ def submit_slurm(recipe_set: RecipeSet, invocation: Invocation, options: BuildOp
                  sbatch_args: list[str] = ()) -> tuple[list[distribute.Unit], list[slurm.Submitted]]:
     """`pmpm build --executor slurm`: one sbatch job per package × variant not yet up to date,
     chained by afterok; returns every unit and the jobs submitted (recorded for `pmpm status`)."""
+    from . import distribute, slurm
+    from .stack import load_stack
+
     units = distribute.units(plan(recipe_set), recipe_set.variants)
     builder = Builder(recipe_set, options)
     builder.channel.ensure()
@@ -164,6 +181,8 @@ def submit_slurm(recipe_set: RecipeSet, invocation: Invocation, options: BuildOp
 def wait_slurm(units: list[distribute.Unit], submitted: list[slurm.Submitted], reporter: Reporter,
                poll: float = 2.0) -> BuildReport:
     """Block until every submitted job ends, reporting through the usual progress display."""
+    from . import slurm
+
     by_key = {u.key: u for u in units}
     reporter.planned([job for s in submitted for job in by_key[s.key].jobs])
 
@@ -186,6 +205,8 @@ def wait_slurm(units: list[distribute.Unit], submitted: list[slurm.Submitted], r
 
 def slurm_status(state_dir: Path = Path(".pmpm")) -> list[tuple[slurm.Submitted, slurm.JobState | None]]:
     """`pmpm status`: the last submission's jobs with their Slurm state."""
+    from . import slurm
+
     submitted = slurm.load(StateDir.at(state_dir).slurm)
     states = slurm.states([s.id for s in submitted])
     return [(s, states.get(s.id)) for s in submitted]
@@ -222,7 +243,9 @@ def ci_workflow(stack_path: Path, provider: str, *, overrides: list[str] = (), c
     """`pmpm ci`: the stack's package × variant units as a GitHub Actions or GitLab CI workflow."""
     import tempfile
 
-    from . import ci
+    from . import ci, distribute
+    from .distribute import Invocation
+    from .stack import load_stack
 
     stack = load_stack(stack_path)
     with tempfile.TemporaryDirectory(prefix="pmpm-ci-") as scratch:
@@ -239,6 +262,8 @@ def install(stack_path: Path, prefix: Path, options: BuildOptions, *, reporter: 
 
     `recipe_args` go to `recipe_set` (overrides, config_files, source_mirror, compiler); the
     environment comes from the same channels the build used."""
+    from .environment import create, request_for, summarize
+
     recipes = recipe_set([stack_path], offline=options.offline, **recipe_args)
     build(recipes, options, reporter).raise_for_failures()
     summary = summarize(stack_path)

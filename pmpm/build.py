@@ -18,18 +18,20 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from filelock import FileLock
 
-from . import microarch, network
+from . import microarch
 from .channel import PLATFORM, LocalChannel, search_order
 from .engine import BuildRequest, Engine, PlannedBuild, RattlerBuild, out_of_process, plan_recipe, put_tools_on_path
 from .errors import BuildFailed, EngineError, RecipeError
 from .order import spec_name, topological_order
 from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, tree_digest
-from .render import RecipeSet
 from .state import StateDir
+
+if TYPE_CHECKING:
+    from .render import RecipeSet
 
 LOG_TAIL = 40
 
@@ -341,6 +343,8 @@ class Builder:
 
     def _explain(self, job: Job, exc: BaseException) -> str:
         """The engine's one-line error, made specific when the network is to blame."""
+        from . import network  # only after a failure: a healthy build never loads urllib
+
         text = str(exc)
         if "resolve dependencies" in text or "Cannot solve" in text:
             down = [f"{url} ({why})" for url in self.channels if (why := network.channel_problem(url))]

@@ -14,15 +14,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, microarch, resources
 from .order import spec_name
-from .mirror import Mirror
-from .stack import Package, Stack
 from .variants import DERIVED_KEYS, FLAG_KEYS, VariantSet
+
+if TYPE_CHECKING:  # `pmpm build` of rendered recipes needs neither the stack model nor jinja2
+    import jinja2
+
+    from .mirror import Mirror
+    from .stack import Package, Stack
 
 TEMPLATES = resources.templates_dir()
 FORMATS = {"recipe.yaml": "recipe.yaml.j2", "meta.yaml": "meta.yaml.j2"}
@@ -89,6 +91,8 @@ def _quote(value: Any) -> str:
 
 
 def _environment(templates: Path) -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         variable_start_string="[[", variable_end_string="]]",
