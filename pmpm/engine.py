@@ -140,6 +140,11 @@ class Engine(Protocol):
     def build(self, planned: PlannedBuild, request: BuildRequest, log: BuildLog) -> list[Path]: ...
 
 
+# --dirty is the edit-compile loop: zstd level 1 instead of the engine's default compresses a
+# 3.6 MB library in 0.1 s instead of 0.5 s, for a package 10% larger (measured here).
+DIRTY_PACKAGE_FORMAT = "conda:1"
+
+
 class RattlerBuild:
     """py-rattler-build in process: the default, and the fastest."""
 
@@ -150,7 +155,8 @@ class RattlerBuild:
         try:
             result = planned.handle.run_build(tool_config=tool, output_dir=request.output_dir,
                                               channels=request.channels, progress_callback=_Callback(log),
-                                              no_build_id=request.dirty)
+                                              no_build_id=request.dirty,
+                                              package_format=DIRTY_PACKAGE_FORMAT if request.dirty else None)
         except rattler_build.RattlerBuildError as exc:
             raise EngineError(first_line(exc).removeprefix("PyRattlerBuildError: ")) from None
         return [Path(p) for p in result.packages]
