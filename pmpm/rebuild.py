@@ -95,6 +95,14 @@ class DirtyWorkspace:
 
     def prepare(self, recipe_path: Path, sources: list[Path], kind: str) -> Path:
         """Write the derived recipe and sync the source mirror; returns the recipe to build."""
+        target = self.recipe_dir / recipe_path.name
+        stamp = self._stamp(recipe_path, sources, kind)
+        mirrored = kind not in IN_PLACE_KINDS and len(sources) == 1
+        # The edit-compile loop's usual case: same recipe as last time, only sources changed.
+        if target.is_file() and (self.root / "recipe.stamp").is_file() and (self.root / "recipe.stamp").read_text() == stamp:
+            if mirrored and "PMPM_SOURCE_DIR" in target.read_text():
+                sync_tree(sources[0], self.mirror)
+            return target
         from ruamel.yaml import YAML
 
         yaml = YAML(typ="rt")
@@ -112,10 +120,16 @@ class DirtyWorkspace:
         script.setdefault("env", {}).update(env)
         self.build_dir.mkdir(parents=True, exist_ok=True)
         _copy_recipe_dir(recipe_path.parent, self.recipe_dir)
-        target = self.recipe_dir / recipe_path.name
         with open(target, "w") as f:
             yaml.dump(recipe, f)
+        (self.root / "recipe.stamp").write_text(stamp)
         return target
+
+    def _stamp(self, recipe_path: Path, sources: list[Path], kind: str) -> str:
+        """What the derived recipe is made of: the recipe, its sibling files, sources and kind."""
+        siblings = sorted((p.name, p.read_bytes()) for p in recipe_path.parent.iterdir() if p.is_file())
+        payload = repr((str(self.root), kind, [str(s) for s in sources], siblings)).encode()
+        return hashlib.sha256(payload).hexdigest()
 
 
 def _has_patches(recipe: Any) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import STACKS, install_env, pmpm
-from pmpm.rebuild import sync_tree
+from pmpm.rebuild import DirtyWorkspace, sync_tree
 
 pytestmark = pytest.mark.slow
 V3 = ("--variant", "march=x86-64-v3")
@@ -132,6 +132,26 @@ def test_sync_copies_only_changed_files(tmp_path):
     (src / "sub" / "f3.c").write_text("int f3 = 3;\n")
     assert sync_tree(src, mirror) == 1
     assert (mirror / "sub" / "f3.c").read_text() == "int f3 = 3;\n"
+
+
+def test_dirty_workspace_rewrites_its_recipe_only_when_the_recipe_changes(tmp_path):
+    recipe = tmp_path / "recipes" / "pkg" / "recipe.yaml"
+    recipe.parent.mkdir(parents=True)
+    recipe.write_text("package: {name: pkg, version: '1'}\nsource:\n  - path: ../../src\n"
+                      "build:\n  script:\n    content: [make]\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.c").write_text("int a;\n")
+    workspace = DirtyWorkspace(tmp_path / "ws")
+    derived = workspace.prepare(recipe, [src], "autotools")
+    assert "source" not in derived.read_text() and str(workspace.mirror) in derived.read_text()
+    written = derived.stat().st_mtime_ns
+    (src / "a.c").write_text("int a = 1;\n")  # a source edit: same derived recipe, mirror synced
+    assert workspace.prepare(recipe, [src], "autotools") == derived
+    assert derived.stat().st_mtime_ns == written
+    assert (workspace.mirror / "a.c").read_text() == "int a = 1;\n"
+    recipe.write_text(recipe.read_text().replace("[make]", "[make, make install]"))  # a recipe edit
+    assert "make install" in workspace.prepare(recipe, [src], "autotools").read_text()
 
 
 def test_clean_reports_space_freed_per_package_and_all(demo):
