@@ -491,7 +491,7 @@ class _WorkerProcess:
     def run(self, job_file: Path, log: BuildLog) -> None:
         try:
             os.write(self.jobs, f"{job_file}\n".encode())
-        except OSError:  # it died between jobs
+        except OSError:  # it died between jobs: its output ends at once, reported below
             pass
         error, code = _relay(self.proc.stdout, log)
         if code is None:
@@ -501,10 +501,9 @@ class _WorkerProcess:
             raise EngineError(error or f"the build worker (python -m pmpm.engine) failed the job with code {code}")
 
     def close(self) -> None:
-        try:
-            os.close(self.jobs)  # end of jobs: it exits
-        except OSError:
-            pass
+        fd, self.jobs = self.jobs, -1  # never close twice: the number may be another file's by then
+        if fd >= 0:
+            os.close(fd)  # end of jobs: it exits
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
