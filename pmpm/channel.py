@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import rattler
-from filelock import FileLock, Timeout
 
 from .errors import ChannelError, first_line, human_size
 
@@ -100,6 +99,9 @@ class LocalChannel:
 
     @contextmanager
     def locked(self, timeout: float = 600) -> Iterator[None]:
+        # Imported here: filelock takes ~20 ms to import, and `pmpm create` reads the channel without locking it.
+        from filelock import FileLock, Timeout
+
         self._check_layout()
         try:
             self.meta.mkdir(parents=True, exist_ok=True)
