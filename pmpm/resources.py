@@ -8,11 +8,15 @@ them inside the `pmpm` package through importlib.resources, never through the ch
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 
 def _data(name: str) -> Path:
+    beside = Path(__file__).parent / "_data" / name
+    if beside.exists():  # pmpm on the file system, what files("pmpm") returns, without importing importlib.resources (~10 ms)
+        return beside.resolve()
+    from importlib import resources
+
     entry = resources.files("pmpm") / "_data" / name
     # Jinja and rattler-build read these from disk: a zipped install cannot work.
     if not isinstance(entry, Path):
