@@ -17,7 +17,6 @@ from typing import Sequence
 
 import rattler
 from rattler import MatchSpec
-from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, activate
 
 from . import __version__, resources, user_cache
 from .channel import PLATFORM, LocalChannel, search_order
@@ -60,12 +59,13 @@ def _claim_prefix(prefix: Path, force: bool) -> Path:
     import socket
 
     from .errors import InputError
-    from .state import pid_alive
 
     marker = prefix / "conda-meta" / CREATING
     if prefix.exists() and not prefix.is_dir():
         raise InputError("exists and is not a directory", file=str(prefix), fix="choose another -p/--prefix")
     if marker.is_file():
+        from .state import pid_alive
+
         host, _, pid = marker.read_text().strip().partition(" ")
         if host == socket.gethostname() and pid.isdigit() and pid_alive(int(pid)) and int(pid) != os.getpid():
             raise SolveError(f"{prefix}: pmpm process {pid} is creating this environment (wait for it to finish)")
@@ -98,6 +98,8 @@ def activated_environment(prefix: str | Path) -> dict[str, str]:
     prefix = Path(prefix).absolute()
     if not (prefix / "conda-meta").is_dir():
         raise SolveError(f"{prefix}: not a conda environment (no conda-meta/; create it with `pmpm create`)")
+    from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, activate
+
     result = activate(prefix, ActivationVariables(None, os.environ.get("PATH", "").split(os.pathsep),
                                                   path_modification_behavior=PathModificationBehavior.Prepend),
                       Shell.bash)
@@ -249,7 +251,13 @@ def pip_install_locked(prefix: Path, wheels: Sequence, wheelhouse: Path | None =
 
 # --- lock files (pmpm.lock owns them; these names stay for callers of this module) ---
 
-from .lock import lock_paths, write_lock  # noqa: E402  (re-exported)
+def __getattr__(name: str):
+    """lock_paths and write_lock, imported on first use: `pmpm create` writes no lock."""
+    if name in ("lock_paths", "write_lock"):
+        from . import lock
+
+        return getattr(lock, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_lock(lock_path: Path) -> list:
