@@ -468,20 +468,27 @@ def create(stack: Path | None, prefix: Path | None, name: str | None, channel: P
 
         frozen = read_lock(lock_file or lock_paths(loaded.path)[0])
         check_fresh(frozen, loaded)
-        done = run_create(loaded, target, records=frozen.records, wheels=frozen.wheels,
+        records = frozen.records
+        done = run_create(loaded, target, records=records, wheels=frozen.wheels,
                           command=f"pmpm create {stack} --locked", force=force)
     else:
+        from .environment import solve_request
+
         request = _request(loaded, channel, upstream, override_channels, offline)
-        done = run_create(loaded, target, request, command=f"pmpm create {stack}", force=force)
-    _report_environment(done)
+        records = solve_request(request)
+        done = run_create(loaded, target, request, records=records, command=f"pmpm create {stack}", force=force)
+    _report_environment(done, [r.channel for r in records])
 
 
-def _report_environment(prefix: Path) -> None:
+def _report_environment(prefix: Path, channels: list[str] | None = None) -> None:
+    """How many packages from which channel: those just installed (the prefix holds exactly these
+    records), else as conda-meta lists them (reading every record costs ~1 ms per 10 packages)."""
     from collections import Counter
 
-    records = [json.loads(p.read_text()) for p in sorted((prefix / "conda-meta").glob("*.json"))]
-    click.echo(f"created {prefix}: {len(records)} packages")
-    for channel, count in sorted(Counter(r.get("channel", "?").rstrip("/") for r in records).items()):
+    if channels is None:
+        channels = [json.loads(p.read_text()).get("channel", "?") for p in (prefix / "conda-meta").glob("*.json")]
+    click.echo(f"created {prefix}: {len(channels)} packages")
+    for channel, count in sorted(Counter((c or "?").rstrip("/") for c in channels).items()):
         click.echo(f"  {count:4d} from {channel}")
 
 
