@@ -462,7 +462,7 @@ def create(stack: Path | None, prefix: Path | None, name: str | None, channel: P
         return
     if stack is None:
         raise click.UsageError("missing STACK (or --from-bundle DIR)")
-    loaded = summarize(stack)
+    loaded = summarize(stack, channel)
     if locked:
         from .lock import check_fresh, lock_paths, read_lock  # only --locked reads a lock: no start-up cost otherwise
 

@@ -120,12 +120,16 @@ class StackSummary:
     package_names: list[str]
 
 
-def summarize(stack_path: str | Path) -> StackSummary:
+def summarize(stack_path: str | Path, channel: str | Path | None = None) -> StackSummary:
     """The summary of a validated stack, cached by the file's content.
 
     Validation (pydantic, ruamel, the catalogue) costs more than solving a small
-    environment; an unchanged stack was validated already. The key covers the stack's
-    bytes, the catalogue's entries and pmpm's version; any change validates afresh.
+    environment (a second for a stack of 300 packages); an unchanged stack was validated
+    already. The key covers the stack's bytes, the catalogue's entries and pmpm's version;
+    any change validates afresh. The summary is kept in pmpm's user cache and, given the
+    local `channel` the stack is built into, in the channel's .pmpm/stacks/ too, so a
+    create with a fresh user cache (a new XDG_CACHE_HOME, a CI job, another user of a
+    shared channel) does not validate again. A channel pmpm cannot write to is only read.
     """
     import hashlib
     import json
@@ -139,19 +143,42 @@ def summarize(stack_path: str | Path) -> StackSummary:
     catalogue = sorted((p.name, p.stat().st_mtime_ns) for p in resources.catalogue_dir().glob("*.yml"))
     key = hashlib.sha256(content + repr(catalogue).encode() + __version__.encode()).hexdigest()
     cache = user_cache("stacks", f"{key}.json")
-    if content and cache.is_file():
-        data = json.loads(cache.read_text())
-        return StackSummary(path=path, **data)
+    shared = Path(channel, ".pmpm", "stacks", f"{key}.json") if channel is not None else None
+    if content:
+        for place in (cache, shared):
+            if place is not None and place.is_file():
+                try:
+                    summary = StackSummary(path=path, **json.loads(place.read_text()))
+                except (OSError, ValueError, TypeError):  # half-written or from another layout: validate afresh
+                    continue
+                if place is shared:
+                    _store(cache, summary)
+                return summary
     from .stack import load_stack
 
     stack = load_stack(path)
     summary = StackSummary(path, stack.channels, stack.conda_specs, stack.pip_requirements,
                            [p.name for p in stack.packages])
+    _store(cache, summary)
+    if shared is not None and shared.parent.parent.is_dir():  # an existing channel's .pmpm/, never a new channel
+        try:
+            _store(shared, summary)
+        except OSError:  # a read-only channel
+            pass
+    return summary
+
+
+def _store(cache: Path, summary: StackSummary) -> None:
+    """Write a summary under a temporary name and rename it into place: readers never see half a file."""
+    import json
+
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({k: v for k, v in vars(summary).items() if k != "path"}))
-    os.replace(tmp, cache)
-    return summary
+    try:
+        tmp.write_text(json.dumps({k: v for k, v in vars(summary).items() if k != "path"}))
+        os.replace(tmp, cache)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass

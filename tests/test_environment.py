@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import threading
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -145,3 +146,30 @@ def test_unsolvable_stack_names_the_conflicting_spec(three_levels, tmp_path):
                 cwd=tmp_path, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "cannot be solved" in proc.stderr and "kern-cli >=5" in proc.stderr
+
+
+def test_a_fresh_user_cache_reads_the_stack_summary_the_channel_keeps(three_levels, tmp_path, monkeypatch):
+    """create validates a stack once: the summary goes to the user cache and the channel's .pmpm/stacks/,
+    so a create with an empty user cache (a new XDG_CACHE_HOME, a CI job) reads it from the channel.
+    The report counts the installed records, as conda-meta lists them."""
+    channel = tmp_path / "channel"
+    shutil.copytree(three_levels / "local-channel", channel)
+    shutil.rmtree(channel / ".pmpm" / "stacks", ignore_errors=True)  # what the other tests' creates left
+    create = ("create", STACKS / "demo.yml", "--channel", channel)
+    prefix = tmp_path / "env"
+    out = pmpm(*create, "-p", prefix, cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "a")}).stdout
+    channels = Counter(r["channel"].rstrip("/") for r in installed(prefix).values())
+    assert out.splitlines() == [f"created {prefix}: {sum(channels.values())} packages",
+                                *(f"  {n:4d} from {c}" for c, n in sorted(channels.items()))]
+    [kept] = (channel / ".pmpm" / "stacks").glob("*.json")
+    summary = json.loads(kept.read_text())
+    assert summary["package_names"] == ["libkern", "kern-cli"]
+    kept.write_text(json.dumps({**summary, "conda_specs": ["only-in-the-channel-summary"]}))
+    proc = pmpm(*create, "-p", tmp_path / "env2", cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "b")}, check=False)
+    assert proc.returncode == 1 and "only-in-the-channel-summary" in proc.stderr  # read, not validated again
+
+    from pmpm.environment import summarize
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    assert summarize(STACKS / "demo.yml", tmp_path / "no-channel").package_names == ["libkern", "kern-cli"]
+    assert not (tmp_path / "no-channel").exists()  # a summary never creates a channel
