@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from filelock import FileLock
-
 from . import microarch
 from .channel import PLATFORM, LocalChannel, search_order
 from .engine import BuildRequest, Engine, PlannedBuild, RattlerBuild, out_of_process, plan_recipe, put_tools_on_path
@@ -373,6 +371,8 @@ class Builder:
 
     def _run_dirty(self, job: Job, test: bool, log: _Log) -> tuple[list[Path], Path | None]:
         """Rebuild in the package × variant's persistent workspace (see `rebuild`)."""
+        from filelock import FileLock  # only --dirty locks here: no import cost for other builds
+
         workspace = DirtyWorkspace(self.state.dirty(job.name, job.build_string))
         workspace.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(workspace.root / "lock")):
