@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_overhead import compile_pmpm  # noqa: E402
+
 RAW = """
 import asyncio, sys, rattler
 channel, prefix, cache, *specs = sys.argv[1:]
@@ -56,6 +59,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=300, help="files per package")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    compile_pmpm()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         stack = generate(root, args.packages, args.files)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_overhead import generate as generate_ten  # noqa: E402
+from build_overhead import compile_pmpm, generate as generate_ten  # noqa: E402
 
 HEADER = "#include <math.h>\n#include <stddef.h>\n"
 # One group of numerical kernels; a unit repeats it GROUPS times (~150 lines), about the size of a
@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--kinds", default="cmake,meson,autotools")
     args = parser.parse_args()
+    compile_pmpm()
     pmpm = [sys.executable, "-m", "pmpm"]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

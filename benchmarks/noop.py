@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_overhead import pmpm_build  # noqa: E402
+from build_overhead import compile_pmpm, pmpm_build  # noqa: E402
 
 TARGETS = {10: 0.25, 100: 1.0}
 
@@ -42,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    compile_pmpm()
     with tempfile.TemporaryDirectory() as tmp:
         stacks = {}
         for count in TARGETS:
