@@ -69,10 +69,12 @@ def render_file(stack_path: str | Path, output: str | Path = "recipes", *, overr
     `source_mirror` (a directory or URL filled by `pmpm fetch`) replaces every remote source;
     `compiler` overrides the stack's `_pmpm.compiler` (`pmpm system_install` forces system).
     """
+    from .environment import remember_summary
     from .mirror import Mirror
     from .stack import load_stack
 
     stack = load_stack(stack_path)
+    remember_summary(stack)  # validated now: `pmpm create` of this stack need not validate it again
     if compiler:
         stack.model.pmpm.compiler = compiler
     variants = stack_variants(stack, overrides=overrides, config_files=config_files)

@@ -13,7 +13,7 @@ import sys
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import rattler
 from rattler import MatchSpec
@@ -23,6 +23,9 @@ from .channel import PLATFORM, LocalChannel, search_order
 from .errors import SolveError, first_line
 from .order import spec_name
 from .solver import solve
+
+if TYPE_CHECKING:
+    from .stack import Stack
 
 
 def default_cache_dir() -> Path:
@@ -131,7 +134,6 @@ def summarize(stack_path: str | Path, channel: str | Path | None = None) -> Stac
     create with a fresh user cache (a new XDG_CACHE_HOME, a CI job, another user of a
     shared channel) does not validate again. A channel pmpm cannot write to is only read.
     """
-    import hashlib
     import json
 
     path = Path(stack_path)
@@ -139,9 +141,7 @@ def summarize(stack_path: str | Path, channel: str | Path | None = None) -> Stac
         content = path.read_bytes()
     except OSError:
         content = b""
-    # resources, not pmpm.catalogue: that module loads pydantic.
-    catalogue = sorted((p.name, p.stat().st_mtime_ns) for p in resources.catalogue_dir().glob("*.yml"))
-    key = hashlib.sha256(content + repr(catalogue).encode() + __version__.encode()).hexdigest()
+    key = _summary_key(content)
     cache = user_cache("stacks", f"{key}.json")
     shared = Path(channel, ".pmpm", "stacks", f"{key}.json") if channel is not None else None
     if content:
@@ -156,9 +156,7 @@ def summarize(stack_path: str | Path, channel: str | Path | None = None) -> Stac
                 return summary
     from .stack import load_stack
 
-    stack = load_stack(path)
-    summary = StackSummary(path, stack.channels, stack.conda_specs, stack.pip_requirements,
-                           [p.name for p in stack.packages])
+    summary = _summary_of(load_stack(path))
     _store(cache, summary)
     if shared is not None and shared.parent.parent.is_dir():  # an existing channel's .pmpm/, never a new channel
         try:
@@ -166,6 +164,28 @@ def summarize(stack_path: str | Path, channel: str | Path | None = None) -> Stac
         except OSError:  # a read-only channel
             pass
     return summary
+
+
+def remember_summary(stack: "Stack") -> None:
+    """Keep the summary of a stack validated elsewhere (render): the next create reads it."""
+    try:
+        _store(user_cache("stacks", f"{_summary_key(stack.path.read_bytes())}.json"), _summary_of(stack))
+    except OSError:  # a read-only cache only costs the next create a validation
+        pass
+
+
+def _summary_of(stack: "Stack") -> StackSummary:
+    return StackSummary(stack.path, stack.channels, stack.conda_specs, stack.pip_requirements,
+                        [p.name for p in stack.packages])
+
+
+def _summary_key(content: bytes) -> str:
+    """The stack's bytes, the catalogue's entries (names and times) and pmpm's version."""
+    import hashlib
+
+    # resources, not pmpm.catalogue: that module loads pydantic.
+    catalogue = sorted((p.name, p.stat().st_mtime_ns) for p in resources.catalogue_dir().glob("*.yml"))
+    return hashlib.sha256(content + repr(catalogue).encode() + __version__.encode()).hexdigest()
 
 
 def _store(cache: Path, summary: StackSummary) -> None:

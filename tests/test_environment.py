@@ -173,3 +173,15 @@ def test_a_fresh_user_cache_reads_the_stack_summary_the_channel_keeps(three_leve
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
     assert summarize(STACKS / "demo.yml", tmp_path / "no-channel").package_names == ["libkern", "kern-cli"]
     assert not (tmp_path / "no-channel").exists()  # a summary never creates a channel
+
+
+def test_render_leaves_the_summary_create_reads(tmp_path, monkeypatch):
+    """render validated the stack: the next create reads that summary instead of validating again."""
+    from pmpm.environment import summarize
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pmpm("render", STACKS / "demo.yml", "-o", tmp_path / "recipes", cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    [kept] = (tmp_path / "cache" / "pmpm" / "stacks").glob("*.json")
+    assert json.loads(kept.read_text())["package_names"] == ["libkern", "kern-cli"]
+    kept.write_text(json.dumps({**json.loads(kept.read_text()), "package_names": ["written-by-render"]}))
+    assert summarize(STACKS / "demo.yml").package_names == ["written-by-render"]
