@@ -535,17 +535,17 @@ class RattlerBuildWorker:
         """Start the slots' children now, so that their start-up overlaps pmpm's own work."""
         with self._lock:
             while len(self._all) < self.slots:
-                self._spawn()
+                self._idle.append(self._spawn())
 
     def _spawn(self) -> _WorkerProcess:
         worker = _WorkerProcess()
         self._all.append(worker)
-        self._idle.append(worker)
         return worker
 
     def _take(self) -> _WorkerProcess:
+        """An idle child, or a new one: each serves one build at a time."""
         with self._lock:
-            return (self._idle or [self._spawn()]).pop()
+            return self._idle.pop() if self._idle else self._spawn()
 
     def build(self, planned: PlannedBuild, request: BuildRequest, log: BuildLog) -> list[Path]:
         request.output_dir.mkdir(parents=True, exist_ok=True)
