@@ -6,16 +6,18 @@ as one package per build system (CMake, Meson, autotools), and reports for each,
   dirty        `pmpm build --dirty` after changing one .c file (the dirty tree already exists)
   incremental  the same kind of one-file change rebuilt by hand with the build system alone
                (`cmake --build`, `meson compile`, `make`) in the persistent build tree pmpm
-               keeps (for autotools, whose sources pmpm mirrors, the change goes to the mirror)
+               keeps (for autotools, whose sources pmpm mirrors, the change goes to the mirror);
+               dirty and incremental alternate, R rounds each, medians reported
   no-op        `pmpm build` of a 10-package stack where nothing changed
 Targets: dirty <= incremental + 0.5 s (issue 15) and <= 15% of clean; no-op <= 0.25 s.
 
-Usage: python benchmarks/dirty_rebuild.py [--units N] [--kinds cmake,meson,autotools]
+Usage: python benchmarks/dirty_rebuild.py [--units N] [--kinds cmake,meson,autotools] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,8 +102,9 @@ def change(unit: Path, marker: int) -> None:
     unit.write_text(unit.read_text() + f"double changed_{marker}(double v) {{ return v * {marker}; }}\n")
 
 
-def measure(root: Path, units: int, kind: str) -> tuple[float, float, float]:
-    """(clean, dirty, incremental) seconds for one build system's project."""
+def measure(root: Path, units: int, kind: str, rounds: int) -> tuple[float, float, float]:
+    """(clean, dirty, incremental) seconds for one build system's project; dirty and
+    incremental are medians of `rounds` interleaved one-file edits."""
     pmpm = [sys.executable, "-m", "pmpm"]
     stack = generate(root, units, kind)
     unit = root / "biglib" / "src" / "u007.c"
@@ -109,20 +112,23 @@ def measure(root: Path, units: int, kind: str) -> tuple[float, float, float]:
     timed([*pmpm, "render", stack, "--variant", "march=x86-64-v3"], root)
     clean = timed([*pmpm, "build", "--no-ccache"], root)  # compiles everything, whatever the cache holds
     timed([*pmpm, "build", "--dirty", "--force"], root)  # the first --dirty build creates the tree
-    change(unit, 1)
-    dirty = timed([*pmpm, "build", "--dirty"], root)
     workspace = next((root / ".pmpm" / "dirty" / "biglib").iterdir())
-    if kind == "autotools":  # pmpm mirrors in-source kinds: the build tree compiles the mirror's copy
-        unit = workspace / "src" / "src" / "u007.c"
-    change(unit, 2)
-    incremental = timed(INCREMENTAL[kind](workspace / "build"), root)
-    return clean, dirty, incremental
+    # pmpm mirrors in-source kinds: there the build tree compiles the mirror's copy
+    mirrored = workspace / "src" / "src" / "u007.c" if kind == "autotools" else unit
+    dirty, incremental = [], []
+    for n in range(rounds):
+        change(unit, 2 * n + 1)
+        dirty.append(timed([*pmpm, "build", "--dirty"], root))
+        change(mirrored, 2 * n + 2)
+        incremental.append(timed(INCREMENTAL[kind](workspace / "build"), root))
+    return clean, statistics.median(dirty), statistics.median(incremental)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--kinds", default="cmake,meson,autotools")
+    parser.add_argument("--rounds", type=int, default=3, help="one-file edits per build system (medians)")
     args = parser.parse_args()
     compile_pmpm()
     pmpm = [sys.executable, "-m", "pmpm"]
@@ -131,7 +137,7 @@ def main() -> None:
         for kind in args.kinds.split(","):
             root = Path(tmp) / kind
             root.mkdir()
-            results[kind] = measure(root, args.units, kind)
+            results[kind] = measure(root, args.units, kind, args.rounds)
         ten = Path(tmp) / "ten"
         ten.mkdir()
         ten_stack = generate_ten(ten, 10)
@@ -139,6 +145,7 @@ def main() -> None:
         noop = min(timed([*pmpm, "build", ten_stack], ten) for _ in range(3))
     lines = unit_source(0).count("\n")
     print(f"{args.units} translation units of {lines} lines + test program, march=x86-64-v3, "
+          f"medians of {args.rounds} interleaved one-file edits, "
           f"{Path('/proc/cpuinfo').read_text().count('processor')} cores")
     ok = True
     for kind, (clean, dirty, incremental) in results.items():

@@ -230,6 +230,10 @@ def build(targets: tuple[Path, ...], variants: tuple[str, ...], configs: tuple[P
         if previous is not None:
             _print_replayed(previous, as_json)
             return
+    if executor == "local" and engine == "rattler-build" and (dirty or force):
+        from .engine import prestart
+
+        prestart(jobs)  # builds will run: the engine's workers start while pmpm loads and plans
     from . import api
     from .progress import reporter_for
 

@@ -538,7 +538,7 @@ class RattlerBuildWorker:
                 self._idle.append(self._spawn())
 
     def _spawn(self) -> _WorkerProcess:
-        worker = _WorkerProcess()
+        worker = _PRESTARTED.pop() if _PRESTARTED else _WorkerProcess()
         self._all.append(worker)
         return worker
 
@@ -575,7 +575,8 @@ class RattlerBuildWorker:
         path.write_text(json.dumps({
             "recipe": str(planned.recipe), "values": request.variants, "zip_keys": request.zip_keys,
             "build_string": planned.build_string, "output_dir": str(request.output_dir),
-            "channels": request.channels, "test": request.test, "dirty": request.dirty}))
+            "channels": request.channels, "test": request.test, "dirty": request.dirty,
+            "environ": {key: os.environ.get(key) for key in JOB_ENVIRON}}))
         return path
 
     def close(self) -> None:
@@ -589,6 +590,20 @@ class RattlerBuildWorker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# What pmpm sets for builds after a worker may have started (see `prestart`): each job carries
+# them, so a worker builds with the values of the moment (the ccache dir is read at render).
+JOB_ENVIRON = ("PMPM_CCACHE_DIR", "CPU_COUNT", "PATH")
+_PRESTARTED: list[_WorkerProcess] = []
+
+
+def prestart(slots: int) -> None:
+    """Start `slots` workers at once, before pmpm's own imports and planning, for a run that
+    will surely build (--dirty, --force): their start-up then overlaps pmpm's instead of
+    following it, the part of an edit-compile loop that is not the compiler. The next
+    `RattlerBuildWorker` takes them; unused ones exit with pmpm (their job pipe closes)."""
+    _PRESTARTED.extend(_WorkerProcess() for _ in range(max(1, slots) - len(_PRESTARTED)))
 
 
 def _worker_job_path(request: BuildRequest) -> Path:
@@ -618,6 +633,11 @@ def _watch_parent() -> subprocess.Popen:
 def _run_job(job_file: str) -> int:
     """Build the job a file describes (what `RattlerBuildWorker.prepare` wrote); 0 on success."""
     job = json.loads(Path(job_file).read_text())
+    for key, value in job.get("environ", {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         planned = next((p for p in plan_recipe(Path(job["recipe"]), job["values"], job["zip_keys"])
                         if p.build_string == job["build_string"]), None)

@@ -15,7 +15,7 @@ _pmpm:
   packages:
     - name: stamp
       version: "1.0"
-      source: {path: .}
+      source: {path: src}
       kind: script
       script:
         - mkdir -p "$PREFIX/share"
@@ -26,6 +26,12 @@ _pmpm:
 """
 
 
+def _source_dir(root: Path) -> None:
+    """A source of its own: `path: .` would hold .pmpm/, whose build dirs change while the engine copies it."""
+    (root / "src").mkdir(exist_ok=True)
+    (root / "src" / "README").write_text("stamp\n")
+
+
 def _interval(channel: Path, prefix: Path, archspec: str) -> tuple[float, float, str]:
     env = install_env(channel, prefix, ["stamp"], archspec=archspec)
     share = env / "share"
@@ -33,6 +39,7 @@ def _interval(channel: Path, prefix: Path, archspec: str) -> tuple[float, float,
 
 
 def test_two_variants_of_one_package_build_side_by_side_with_a_core_each(tmp_path):
+    _source_dir(tmp_path)
     (tmp_path / "stack.yml").write_text(STACK)
     report = json.loads(pmpm("build", "stack.yml", "-j", "2", "--json", cwd=tmp_path).stdout)
     assert [p["status"] for p in report["packages"] if p["name"] == "stamp"] == ["built", "built"]
@@ -48,9 +55,11 @@ NAMES = ("one", "two", "three", "four")
 def _worker_stack(root: Path, fail: str = "") -> None:
     lines = ["name: reuse", "channels: []", "dependencies: []", "_pmpm:", "  packages:"]
     for name in NAMES:
-        script = f'echo "worker-pgid $(cut -d" " -f5 /proc/$$/stat)"' + (" && exit 3" if name == fail else "")
-        lines += [f"    - name: {name}", '      version: "1.0"', "      source: {path: .}", "      kind: script",
+        script = (f'echo "worker-pgid $(cut -d" " -f5 /proc/$$/stat)" && echo "cpu-count=$CPU_COUNT"'
+                  + (" && exit 3" if name == fail else ""))
+        lines += [f"    - name: {name}", '      version: "1.0"', "      source: {path: src}", "      kind: script",
                   f"      script: ['{script}']"]
+    _source_dir(root)
     (root / "stack.yml").write_text("\n".join(lines) + "\n")
 
 
@@ -73,8 +82,13 @@ def test_one_engine_worker_serves_every_build_of_a_slot_and_leaves_with_pmpm(tmp
     assert len(set(groups.values())) == 1, groups
     assert not Path(f"/proc/{groups['one']}").exists()  # the worker ended with pmpm
 
+    # --force starts the workers before pmpm sets CPU_COUNT to each build's share: every job
+    # carries the value of its moment.
     pmpm("build", "stack.yml", "-j", "2", "--force", cwd=tmp_path)
     assert 1 <= len(set(_worker_groups(tmp_path).values())) <= 2
+    for name in NAMES:
+        log = next((tmp_path / ".pmpm" / "logs").glob(f"{name}-1.0-*.log")).read_text()
+        assert "\ncpu-count=1\n" in log, log[-2000:]
 
 
 def test_a_failed_build_gets_the_next_job_a_fresh_worker(tmp_path):
