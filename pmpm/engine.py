@@ -520,7 +520,7 @@ class RattlerBuildWorker:
     can stop the child and its script together. A child serves build after build, so Python's
     start-up and py-rattler-build's import are paid once per slot, not once per package (see
     `warm`). The packages are the in-process engine's: same recipe, variant, channels, options.
-    Use it as a context manager: leaving it ends the children.
+    Its user calls `close` when the run ends, which ends the children.
     """
 
     name = "rattler-build"  # same packages and fingerprints as in process
@@ -584,12 +584,6 @@ class RattlerBuildWorker:
             workers, self._all, self._idle = self._all, [], []
         for worker in workers:
             worker.close()
-
-    def __enter__(self) -> "RattlerBuildWorker":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 # What pmpm sets for builds after a worker may have started (see `prestart`): each job carries

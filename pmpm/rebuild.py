@@ -98,8 +98,9 @@ class DirtyWorkspace:
         target = self.recipe_dir / recipe_path.name
         stamp = self._stamp(recipe_path, sources, kind)
         mirrored = kind not in IN_PLACE_KINDS and len(sources) == 1
+        stamp_file = self.root / "recipe.stamp"
         # The edit-compile loop's usual case: same recipe as last time, only sources changed.
-        if target.is_file() and (self.root / "recipe.stamp").is_file() and (self.root / "recipe.stamp").read_text() == stamp:
+        if target.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp:
             if mirrored and "PMPM_SOURCE_DIR" in target.read_text():
                 sync_tree(sources[0], self.mirror)
             return target
@@ -122,7 +123,7 @@ class DirtyWorkspace:
         _copy_recipe_dir(recipe_path.parent, self.recipe_dir)
         with open(target, "w") as f:
             yaml.dump(recipe, f)
-        (self.root / "recipe.stamp").write_text(stamp)
+        stamp_file.write_text(stamp)
         return target
 
     def _stamp(self, recipe_path: Path, sources: list[Path], kind: str) -> str:
