@@ -10,7 +10,6 @@ pmpm's own bookkeeping (fingerprints) lives in `.pmpm/` inside the channel.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 import os
@@ -19,8 +18,6 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
-
-import rattler
 
 from .errors import ChannelError, first_line, human_size
 
@@ -234,15 +231,16 @@ class LocalChannel:
             new = [target for _, target in staged if not target.exists()]
             # A file replaced in place (--force) is first taken out of repodata, so a reader (or a
             # kill at any moment) never sees a listed file whose sha256 is not the listing's.
-            self._unlist([target for _, target in staged if target.exists()])
+            unlisted = self._unlist([target for _, target in staged if target.exists()])
             for tmp, target in staged:
                 os.replace(tmp, target)
             if record is not None:
                 os.replace(record, self.meta / "fingerprints.json")
             try:
-                # Only a replaced file needs a full re-index (the indexer trusts what repodata lists by
-                # name); new files are added incrementally, without re-reading every package.
-                self._index(force=len(new) < len(staged))
+                # The indexer trusts what repodata lists by name and reads only unlisted files: a
+                # replaced file, once unlisted, is read again like a new one, without re-reading
+                # every package (a full re-index only if the listing could not be edited).
+                self._index(force=not unlisted)
             except ChannelError:
                 for target in new:  # back to the channel as it was: unlisted files are not published
                     target.unlink(missing_ok=True)
@@ -276,14 +274,19 @@ class LocalChannel:
         except (OSError, ValueError):
             return {}
 
-    def _unlist(self, paths: list[Path]) -> None:
-        """Drop these package files from their subdir's repodata.json (written atomically)."""
+    def _unlist(self, paths: list[Path]) -> bool:
+        """Drop these package files from their subdir's repodata.json (written atomically);
+        False if a repodata.json could not be read."""
+        done = True
         for subdir in {p.parent.name for p in paths}:
             repodata = self.path / subdir / "repodata.json"
             names = {p.name for p in paths if p.parent.name == subdir}
             try:
                 data = json.loads(repodata.read_bytes())
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
             except (OSError, ValueError):
+                done = False
                 continue
             if not any(name in data.get(key, {}) for key in ("packages", "packages.conda") for name in names):
                 continue
@@ -293,6 +296,7 @@ class LocalChannel:
             tmp = repodata.with_name(f".repodata.json.{os.getpid()}{PART}")
             tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
             os.replace(tmp, repodata)
+        return done
 
     def _update_fingerprints(self, new: dict[str, str]) -> None:
         self._write_fingerprints({**self.fingerprints(), **new})
@@ -345,6 +349,10 @@ class LocalChannel:
             for stale in ("repodata.json.zst", "repodata_shards.msgpack.zst"):
                 (self.path / subdir / stale).unlink(missing_ok=True)
             shutil.rmtree(self.path / subdir / "shards", ignore_errors=True)
+        import asyncio  # here: a build that publishes nothing (up to date) never loads py-rattler
+
+        import rattler.index
+
         try:
             asyncio.run(rattler.index.index_fs(self.path, force=force, write_zst=False, write_shards=False))
         except Exception as exc:  # the indexer's own error types

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -59,6 +60,12 @@ def test_dirty_picks_up_an_edit_and_recompiles_only_that_file(demo):
     pmpm("build", "demo.yml", *V3, "--dirty", cwd=demo)
     after = run_kern(install_env(demo / "local-channel", demo / "env2", ["kern-cli"]))
     assert after == pytest.approx(before + 2 * 1000 * 1.0)  # +1 per element per repetition
+    # Republished under the same names: the listing (re-read for the replaced files only) is the new files'.
+    for subdir in ("linux-64", "noarch"):
+        listed = json.loads((demo / "local-channel" / subdir / "repodata.json").read_text())["packages.conda"]
+        for name, record in listed.items():
+            data = (demo / "local-channel" / subdir / name).read_bytes()
+            assert (record["sha256"], record["size"]) == (hashlib.sha256(data).hexdigest(), len(data)), name
     log = next((demo / ".pmpm" / "logs").glob("libkern-*.log")).read_text()
     compiled = [line for line in log.splitlines() if "Building C object" in line]
     assert len(compiled) == 1 and "kern.c.o" in compiled[0], compiled
