@@ -11,8 +11,10 @@ goes on. It never renders a stack: recipes on disk are its input.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -156,6 +158,14 @@ def plan(recipe_set: RecipeSet) -> list[Job]:
             job.deps = [d for d in job.deps if d in by_name and d != job.name]
     order = topological_order({name: jobs[0].deps for name, jobs in by_name.items()})
     return [job for name in order for job in by_name[name]]
+
+
+def _preload(module: str) -> None:
+    """Import `module` in the background while this process only waits for an engine worker, so
+    the import (py-rattler's indexer: ~40 ms) is off the critical path of a quick `--dirty` build."""
+    if module not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=(module,), daemon=True,
+                         name=f"pmpm-preload-{module}").start()
 
 
 class _Log:
@@ -303,6 +313,8 @@ class Builder:
                              message=f"--offline: the source {', '.join(remote)} needs the network and pmpm keeps "
                                      "no copy of it (build once online, or use a file:// or path: source)")
         self._warm()
+        if self._engine(job) is self._worker:
+            _preload("rattler.index")  # for the publish after this build
         log = _Log(self.state.log(job.label), job, self.reporter)
         self.reporter.started(job, log.path)
         # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
