@@ -206,7 +206,7 @@ dnl As libmadam: the MPI Fortran wrapper comes in as MPIFC (system mode finds it
 if test -n "$MPIFC"; then FC="$MPIFC"; fi
 AC_PROG_CC
 AC_PROG_FC
-LT_INIT([disable-static])
+LT_INIT
 AC_ARG_WITH([fftw], [AS_HELP_STRING([--with-fftw=DIR], [FFTW prefix])], [], [with_fftw=/usr])
 AC_SUBST([FFTW_DIR], [$with_fftw])
 AC_CONFIG_FILES([Makefile])
@@ -309,8 +309,8 @@ _pmpm:
       source: {path: minimadam}
       kind: autotools
       compilers: [c, fortran]
-      configure_args: [--with-fftw=/usr]
-      tests: {commands: ['test -f "$PREFIX/lib/libminimadam.so"']}
+      configure_args: [--with-fftw=/usr, --enable-static]  # pmpm passes --disable-static first: the last wins
+      tests: {commands: ['test -f "$PREFIX/lib/libminimadam.so"', 'test -f "$PREFIX/lib/libminimadam.a"']}
 """)
     prefix = tmp_path / "env"
     pmpm("system_install", prefix, "--file", stack, "--arch", "x86-64-v2", "--tune", "generic", cwd=tmp_path,

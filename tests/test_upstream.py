@@ -94,10 +94,10 @@ def upstream(tmp_path_factory):
               version: "{LIBYAML[1]}"
               source: {{url: "{tarball.as_uri()}", sha256: {digest}}}
               kind: autotools
-              configure_args: [--disable-static]
               about: {{summary: YAML parser and emitter in C, license: MIT}}
-              tests:
-                commands: ['test -f "$PREFIX/lib/libyaml.so"', 'test -f "$PREFIX/include/yaml.h"']
+              tests:  # shared libraries only, as conda-forge ships them: pmpm passes --disable-static
+                commands: ['test -f "$PREFIX/lib/libyaml.so"', 'test -f "$PREFIX/include/yaml.h"',
+                           'test ! -e "$PREFIX/lib/libyaml.a"']
             - name: yaml-count
               version: "1.0"
               source: {{path: yaml-count}}
