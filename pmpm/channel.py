@@ -50,6 +50,12 @@ def _package_problem(path: Path) -> str | None:
     return None
 
 
+def is_local_channel(path: Path) -> bool:
+    """Whether `path` is a channel pmpm publishes into (its bookkeeping in `.pmpm/`): build output
+    that changes with every publish, so never part of a package's source tree."""
+    return (path / ".pmpm").is_dir() and (path / "noarch" / "repodata.json").is_file()
+
+
 def channel_url(channel: str | Path) -> str:
     """Directories become file:// URLs; names (conda-forge) and URLs pass through."""
     text = str(channel)

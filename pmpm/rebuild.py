@@ -22,19 +22,28 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import __version__
+from .channel import is_local_channel
 
 IN_PLACE_KINDS = ("cmake", "meson")
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".pmpm", ".mypy_cache", ".pytest_cache"}
 
 
-def tree_digest(root: Path) -> str:
-    """Content digest of a source tree (names and bytes; VCS metadata ignored)."""
-    digest = hashlib.sha256()
+def walk_source(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """`os.walk` over what a source tree's build reads: without VCS metadata, caches, pmpm's
+    state dir, or a local channel inside it (`source: {path: .}` beside `./local-channel`),
+    whose every publish would otherwise make the package out of date again."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not is_local_channel(Path(dirpath, d)))
+        yield dirpath, dirnames, filenames
+
+
+def tree_digest(root: Path) -> str:
+    """Content digest of a source tree (names and bytes; see `walk_source` for what is left out)."""
+    digest = hashlib.sha256()
+    for dirpath, _, filenames in walk_source(root):
         for name in sorted(filenames):
             path = Path(dirpath, name)
             digest.update(str(path.relative_to(root)).encode() + b"\0")
@@ -153,8 +162,7 @@ def sync_tree(source: Path, mirror: Path) -> int:
     counterpart in the source are left alone: in-source build systems keep their state there.
     """
     copied = 0
-    for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+    for dirpath, _, filenames in walk_source(source):
         relative = Path(dirpath).relative_to(source)
         (mirror / relative).mkdir(parents=True, exist_ok=True)
         for name in filenames:

@@ -103,14 +103,22 @@ def test_a_failed_build_gets_the_next_job_a_fresh_worker(tmp_path):
         assert groups[failed + 1] != groups[failed], (order, groups)
 
 
-def test_a_path_source_holding_the_state_dir_is_copied_without_it(tmp_path):
+def test_a_path_source_holding_the_state_dir_and_channel_is_copied_and_digested_without_them(tmp_path):
     """`path: .` holds .pmpm/, where other builds' dirs come and go while the engine copies the
-    source ("Could not walk dir"): the recipe excludes it, as the fingerprint does."""
+    source ("Could not walk dir"), and ./local-channel, which every publish changes: the recipe
+    excludes both, and the fingerprint skips both (else no build would ever be up to date)."""
     (tmp_path / "marker").write_text("mine\n")
     lines = ["name: here", "channels: []", "dependencies: []", "_pmpm:", "  packages:"]
     for name in NAMES:
         lines += [f"    - name: {name}", '      version: "1.0"', "      source: {path: .}", "      kind: script",
-                  "      script: ['test -f marker && test ! -e .pmpm']"]
+                  "      script: ['test -f marker && test ! -e .pmpm && test ! -e local-channel']"]
     (tmp_path / "stack.yml").write_text("\n".join(lines) + "\n")
-    report = json.loads(pmpm("build", "stack.yml", "-j", "2", "--json", cwd=tmp_path).stdout)
-    assert {p["name"]: p["status"] for p in report["packages"] if p["name"] in NAMES} == dict.fromkeys(NAMES, "built")
+
+    def statuses() -> dict[str, str]:
+        report = json.loads(pmpm("build", "stack.yml", "-j", "2", "--json", cwd=tmp_path).stdout)
+        return {p["name"]: p["status"] for p in report["packages"] if p["name"] in NAMES}
+
+    assert statuses() == dict.fromkeys(NAMES, "built")
+    assert statuses() == dict.fromkeys(NAMES, "up to date")
+    (tmp_path / "marker").write_text("edited\n")  # a change to the source itself still counts
+    assert statuses() == dict.fromkeys(NAMES, "built")
