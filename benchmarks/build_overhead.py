@@ -134,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--packages", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of pmpm vs raw py-rattler-build")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of pmpm vs raw py-rattler-build")
     args = parser.parse_args()
     compile_pmpm()
     with tempfile.TemporaryDirectory() as tmp:
