@@ -25,11 +25,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import rattler
 from rattler.networking import Client
 from rattler.package_streaming import download_to_path
 
-from .channel import SUBDIRS
+from .channel import SUBDIRS, index_fs
 from .errors import ChannelError, SolveError, first_line
 from .lock import Locked, read_lock, sha256_explicit_path
 
@@ -144,7 +143,7 @@ def _index(channel: Path) -> None:
     for subdir in SUBDIRS:  # conda wants noarch/repodata.json even when nothing is noarch
         (channel / subdir).mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(rattler.index.index_fs(channel, force=True, write_zst=False, write_shards=False))
+        index_fs(channel, force=True)
     except Exception as exc:  # the indexer's own error types
         raise ChannelError(f"{channel}: indexing failed: {exc}") from None
 

@@ -56,18 +56,26 @@ def is_local_channel(path: Path) -> bool:
     return (path / ".pmpm").is_dir() and (path / "noarch" / "repodata.json").is_file()
 
 
+def index_fs(channel: Path, force: bool = False) -> None:
+    """py-rattler's indexer, writing plain repodata.json only: every client reads it, and the zst
+    and sharded forms cost ~15x more per publish. Imported here: a build that publishes nothing
+    (up to date) never loads py-rattler."""
+    import asyncio
+
+    import rattler.index
+
+    asyncio.run(rattler.index.index_fs(channel, force=force, write_zst=False, write_shards=False))
+
+
 def warm_indexer() -> None:
     """Load py-rattler's indexer and run it once on an empty throwaway channel: the first index
     in a process costs ~25 ms more than the next (its runtime and configuration are set up)."""
-    import asyncio
     import tempfile
 
     try:
-        import rattler.index
-
         with tempfile.TemporaryDirectory(prefix="pmpm-warm-") as tmp:
             (Path(tmp) / "noarch").mkdir()
-            asyncio.run(rattler.index.index_fs(tmp, write_zst=False, write_shards=False))
+            index_fs(Path(tmp))
     except Exception:  # only a head start: a real publish reports its own errors
         pass
 
@@ -364,19 +372,14 @@ class LocalChannel:
         return set(listed) == on_disk
 
     def _index(self, force: bool = False) -> None:
-        """Plain repodata.json only: every client reads it, and writing the zst and sharded
-        forms costs ~15x more per publish. Any such files left by another indexer would go
-        stale, and clients prefer them, so they are removed."""
+        """Re-index with `index_fs` (plain repodata.json only). zst or sharded forms left by another
+        indexer would go stale, and clients prefer them, so they are removed."""
         for subdir in SUBDIRS:
             for stale in ("repodata.json.zst", "repodata_shards.msgpack.zst"):
                 (self.path / subdir / stale).unlink(missing_ok=True)
             shutil.rmtree(self.path / subdir / "shards", ignore_errors=True)
-        import asyncio  # here: a build that publishes nothing (up to date) never loads py-rattler
-
-        import rattler.index
-
         try:
-            asyncio.run(rattler.index.index_fs(self.path, force=force, write_zst=False, write_shards=False))
+            index_fs(self.path, force=force)
         except Exception as exc:  # the indexer's own error types
             # A file it cannot read must not block every build: move it aside and index the rest.
             if self._quarantine([p for d in SUBDIRS for pattern in PACKAGE_PATTERNS
