@@ -158,15 +158,14 @@ def plan(recipe_set: RecipeSet) -> list[Job]:
     return [job for name in order for job in by_name[name]]
 
 
-_indexer_warming = threading.Event()
+_indexer_warming = threading.Lock()  # taken once, never released: one warm-up per process
 
 
 def _warm_indexer_meanwhile() -> None:
     """Get py-rattler's indexer ready in the background while this process only waits for an
     engine worker: its import and first run (~30 + ~25 ms) are then off the critical path of
     the publish that follows a quick `--dirty` build."""
-    if not _indexer_warming.is_set():
-        _indexer_warming.set()
+    if _indexer_warming.acquire(blocking=False):  # builds start from several pool threads at once
         threading.Thread(target=warm_indexer, daemon=True, name="pmpm-warm-indexer").start()
 
 
