@@ -25,6 +25,7 @@ PLATFORM = "linux-64"  # the only platform pmpm builds for
 SUBDIRS = ("noarch", PLATFORM)
 SOLVE_PLATFORMS = (PLATFORM, "noarch")
 PART = ".part"
+META = ".pmpm"  # <channel>/.pmpm/: pmpm's bookkeeping (fingerprints, lock, quarantine)
 QUARANTINE = "quarantine"  # <channel>/.pmpm/quarantine/<subdir>/: files the indexer cannot read
 PACKAGE_PATTERNS = ("*.conda", "*.tar.bz2")
 
@@ -53,7 +54,7 @@ def _package_problem(path: Path) -> str | None:
 def is_local_channel(path: Path) -> bool:
     """Whether `path` is a channel pmpm publishes into (its bookkeeping in `.pmpm/`): build output
     that changes with every publish, so never part of a package's source tree."""
-    return (path / ".pmpm").is_dir() and (path / "noarch" / "repodata.json").is_file()
+    return (path / META).is_dir() and (path / "noarch" / "repodata.json").is_file()
 
 
 def index_fs(channel: Path, force: bool = False) -> None:
@@ -116,7 +117,7 @@ class LocalChannel:
 
     def __init__(self, path: str | Path, say: Callable[[str], None] = _say):
         self.path = Path(path).absolute()
-        self.meta = self.path / ".pmpm"
+        self.meta = self.path / META
         self.say = say  # one line per file moved to quarantine or leftover removed
         self.quarantined: list[Path] = []
 
