@@ -59,9 +59,9 @@ CREATING = "pmpm-create"  # conda-meta/pmpm-create: "<host> <pid>" of a create u
 def _claim_prefix(prefix: Path, force: bool) -> Path:
     """Check that `prefix` may be installed into, clear what a killed create left, mark it ours."""
     import shutil
-    import socket
 
     from .errors import InputError
+    from .state import host
 
     marker = prefix / "conda-meta" / CREATING
     if prefix.exists() and not prefix.is_dir():
@@ -69,10 +69,10 @@ def _claim_prefix(prefix: Path, force: bool) -> Path:
     if marker.is_file():
         from .state import pid_alive
 
-        host, _, pid = marker.read_text().strip().partition(" ")
-        if host == socket.gethostname() and pid.isdigit() and pid_alive(int(pid)) and int(pid) != os.getpid():
+        marked, _, pid = marker.read_text().strip().partition(" ")
+        if marked == host() and pid.isdigit() and pid_alive(int(pid)) and int(pid) != os.getpid():
             raise SolveError(f"{prefix}: pmpm process {pid} is creating this environment (wait for it to finish)")
-        if host == socket.gethostname():
+        if marked == host():
             print(f"pmpm: removing {prefix}: an interrupted `pmpm create` (process {pid}, which is gone) left it "
                   "half-made", file=sys.stderr, flush=True)
             shutil.rmtree(prefix)
@@ -80,7 +80,7 @@ def _claim_prefix(prefix: Path, force: bool) -> Path:
         raise InputError("exists, is not empty and is not a conda environment", file=str(prefix),
                          fix="choose another -p/--prefix, or pass --force to install into it")
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    marker.write_text(f"{host()} {os.getpid()}\n")
     return marker
 
 
