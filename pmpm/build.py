@@ -204,8 +204,22 @@ class _Log:
             self.file.close()
 
 
+@dataclass
+class _Built:
+    """A build whose script and tests passed, not yet published."""
+
+    job: Job
+    files: list[Path]
+    scratch: Path | None  # its private output, removed once published
+    digest: str
+    replace: bool  # --force: publish over the channel's file of the same name
+    log: _Log
+    seconds: float
+
+
 class Builder:
-    """Runs a plan: engine per job, publish per success, skip dependents of failures."""
+    """Runs a plan: the CPU gate first (published in one go), then engine per job, publish per
+    success, skip dependents of failures."""
 
     def __init__(self, recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None):
         self.recipe_set = recipe_set
@@ -232,35 +246,42 @@ class Builder:
         self.reporter.planned(jobs)
         results: dict[str, JobResult] = {}
         failed_names: set[str] = set()
-        pending = list(jobs)
+        pending = [job for job in jobs if job.name != microarch.GATE_PACKAGE]
         running: dict[Future, Job] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs))
         self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmpm-discard")
         self._worker_jobs = any(self._engine(job) is self._worker for job in jobs)
         if self.options.dirty or self.options.force:  # builds will run: start the engine's workers meanwhile
             self._warm()
+
+        def record(result: JobResult) -> None:
+            results[result.job.label] = result
+            if result.status == "failed":
+                failed_names.add(result.job.name)
+
         try:
+            gate = [job for job in jobs if job.name == microarch.GATE_PACKAGE]
+            if gate:  # in the pool, like every build: the main thread stays free to take Ctrl-C
+                future = pool.submit(self._build_gate, gate)
+                while not _settled([future]):
+                    pass
+                for result in future.result():
+                    record(self._finish(result))
             while pending or running:
                 for job in self._ready(pending, running.values(), self.options.jobs - len(running)):
                     pending.remove(job)
                     blocked = [d for d in job.deps if d in failed_names]
                     if blocked or (failed_names and not self.options.keep_going):
                         why = f"dependency {blocked[0]} failed" if blocked else "an earlier build failed"
-                        results[job.label] = self._finish(JobResult(job, "skipped", message=why))
+                        record(self._finish(JobResult(job, "skipped", message=why)))
                         failed_names.add(job.name)
                         continue
                     running[pool.submit(self._build_one, job)] = job
                 if not running:
                     continue
-                # A short timeout: the main thread wakes often enough to take Ctrl-C at once (builds
-                # run in worker processes, see `_engine`, so nothing holds the interpreter meanwhile).
-                done, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = running.pop(future)
-                    result = self._finish(future.result())
-                    results[job.label] = result
-                    if result.status == "failed":
-                        failed_names.add(job.name)
+                for future in _settled(running):
+                    running.pop(future)
+                    record(self._finish(future.result()))
         except BaseException:
             # Ctrl-C (or a fatal error): start nothing new, stop the running engines and their build
             # scripts' processes, and leave without waiting for them. Publishing is atomic, so the
@@ -300,7 +321,27 @@ class Builder:
         self.reporter.finished(result)
         return result
 
+    def _build_gate(self, jobs: list[Job]) -> list[JobResult]:
+        """The CPU gate's builds, before any other: a package's test environment installs its gate
+        build from the channel. They are metadata only (~60 ms each, in process), so they are
+        published together: one re-index instead of one per archspec name (33). Their private
+        outputs (a few files each) go at once: removed in the background, they would change
+        `.pmpm/` while the next build's engine copies a `path: .` source ("Could not walk dir")."""
+        outcomes = []
+        for job in jobs:
+            if self._interrupted:
+                raise KeyboardInterrupt
+            outcomes.append(self._produce(job))
+        built = [outcome for outcome in outcomes if isinstance(outcome, _Built)]
+        published = iter(self._publish(built, background=False) if built else [])
+        return [outcome if isinstance(outcome, JobResult) else next(published) for outcome in outcomes]
+
     def _build_one(self, job: Job) -> JobResult:
+        outcome = self._produce(job)
+        return outcome if isinstance(outcome, JobResult) else self._publish([outcome])[0]
+
+    def _produce(self, job: Job) -> JobResult | _Built:
+        """Build `job` unless it is up to date: its files, not yet published, or why there are none."""
         start = time.perf_counter()
         digest = self._fingerprint(job)
         # --force rebuilds the stack's packages; the CPU gate is pmpm's own archspec data, never stale.
@@ -329,25 +370,37 @@ class Builder:
                              script_seconds=log.script_seconds, message=f"{self._explain(job, exc)}\n{log.tail()}")
         finally:
             log.close()
+        return _Built(job, files, scratch, digest, force, log, time.perf_counter() - start)
+
+    def _publish(self, built: list[_Built], background: bool = True) -> list[JobResult]:
+        """Publish these builds' files into the channel at once, each with its fingerprint; their
+        private outputs are removed then (see `_discard`), or meanwhile in the `background`."""
+        start = time.perf_counter()
         try:
             with self._publishing:  # an interrupt waits for a publish under way (see `run`)
                 if self._interrupted:
                     raise KeyboardInterrupt
-                published, identical = self.channel.publish_new(files, fingerprints={job.channel_key: digest},
-                                                                replace=force)
+                published, identical = self.channel.publish_new(
+                    [file for b in built for file in b.files], fingerprints={b.job.channel_key: b.digest for b in built},
+                    replace=any(b.replace for b in built))
         finally:
-            if scratch is not None:
-                self._discard(scratch)
-        # Another pmpm published the same inputs while this one built: its package stands.
-        return JobResult(job, "up to date" if identical else "built", files=published,
-                         seconds=time.perf_counter() - start, script_seconds=log.script_seconds, log=log.path,
-                         message="published meanwhile by another pmpm process" if identical else "")
+            for b in built:
+                if b.scratch is not None:
+                    self._discard(b.scratch, background)
+        share = (time.perf_counter() - start) / len(built)
+        results, files = [], iter(published)
+        for b in built:
+            # Another pmpm published the same inputs while this one built: its package stands.
+            results.append(JobResult(b.job, "up to date" if identical else "built", files=[next(files) for _ in b.files],
+                                     seconds=b.seconds + share, script_seconds=b.log.script_seconds, log=b.log.path,
+                                     message="published meanwhile by another pmpm process" if identical else ""))
+        return results
 
-    def _discard(self, scratch: Path) -> None:
+    def _discard(self, scratch: Path, background: bool = True) -> None:
         """Remove a published build's private output (its build, host and test prefixes) while the
         next builds run: thousands of unlinks need not wait on the critical path. `run` waits for
         them before returning; a killed process's leftovers go with `StateDir.remove_stale`."""
-        if self._remover is None:
+        if self._remover is None or not background:
             shutil.rmtree(scratch, ignore_errors=True)
         else:
             self._remover.submit(shutil.rmtree, scratch, ignore_errors=True)
@@ -482,6 +535,13 @@ def _zombie(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def _settled(futures) -> set[Future]:
+    """Those of `futures` done within a tenth of a second: the main thread wakes often enough to
+    take Ctrl-C at once (builds run in worker processes or pool threads, see `Builder._engine`)."""
+    done, _ = wait(list(futures), timeout=0.1, return_when=FIRST_COMPLETED)
+    return done
 
 
 def _share_cores(jobs: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from conftest import install_env, pmpm
@@ -122,3 +123,46 @@ def test_a_path_source_holding_the_state_dir_and_channel_is_copied_and_digested_
     assert statuses() == dict.fromkeys(NAMES, "up to date")
     (tmp_path / "marker").write_text("edited\n")  # a change to the source itself still counts
     assert statuses() == dict.fromkeys(NAMES, "built")
+
+
+
+def test_the_cpu_gate_is_published_in_one_go_before_any_other_build_starts(tmp_path, monkeypatch):
+    """A level > 1 package's test environment installs its gate build from the channel, so even
+    with a free slot (-j 2) no stack build starts while gate builds are unpublished. They are
+    metadata only and published together: one re-index, not one per archspec name. Each build
+    script counts the gate files the channel lists when it runs."""
+    from pmpm import api
+    from pmpm.channel import LocalChannel
+
+    count = ("grep -o '\"_x86_64-microarch-level-[^\"]*[.]conda\"' "
+             f"'{tmp_path}/local-channel/noarch/repodata.json' | sort -u | wc -l > \"$PREFIX/share/gates\"")
+    lines = ["name: gated", "channels: []", "dependencies: []", "_pmpm:", "  variants: {march: [x86-64-v3]}",
+             "  packages:"]
+    for name in ("early", "late"):
+        lines += [f"    - name: {name}", '      version: "1.0"', "      source: {path: src}", "      kind: script",
+                  f"      script: ['mkdir -p \"$PREFIX/share\"', {json.dumps(count)}]"]
+    _source_dir(tmp_path)
+    (tmp_path / "stack.yml").write_text("\n".join(lines) + "\n")
+    published: list[list[str]] = []
+    real = LocalChannel.publish_new
+
+    def publish_new(self, files, *args, **kwargs):
+        published.append(sorted(Path(f).name for f in files))
+        return real(self, files, *args, **kwargs)
+
+    monkeypatch.setattr(LocalChannel, "publish_new", publish_new)
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CPU_COUNT", "PMPM_CCACHE_DIR", "PATH"):  # a build sets them for its scripts: restored after
+        if variable in os.environ:
+            monkeypatch.setenv(variable, os.environ[variable])
+        else:
+            monkeypatch.delenv(variable, raising=False)
+    recipes = api.recipe_set([Path("stack.yml")])
+    report = api.build(recipes, api.BuildOptions(channel=tmp_path / "local-channel", jobs=2))
+    gates = [r for r in report.results if r.job.name == "_x86_64-microarch-level"]
+    assert len(gates) > 30 and {r.status for r in gates} == {"built"}
+    assert published[0] == sorted(f"{r.job.label}.conda" for r in gates)  # one publish, first
+    assert sorted(published[1:]) == sorted([f"{r.job.label}.conda"] for r in report.results if r not in gates)
+    for name in ("early", "late"):
+        env = install_env(tmp_path / "local-channel", tmp_path / f"env-{name}", [name], archspec="x86_64_v3")
+        assert int((env / "share" / "gates").read_text()) == len(gates), name
