@@ -70,7 +70,9 @@ def main() -> None:
         times: dict[tuple[str, str], list[float]] = {}
         for cache_kind in ("cold", "warm"):
             for n in range(args.repeat):
-                for tool in ("raw", "pmpm"):  # interleaved: neither tool inherits the other's page cache
+                # Interleaved, and each tool first in every other round: neither always runs on the
+                # page cache, CPU frequency or background load the other one left.
+                for tool in ("raw", "pmpm") if n % 2 == 0 else ("pmpm", "raw"):
                     prefix = root / f"env-{tool}-{cache_kind}-{n}"
                     cache = root / (f"cache-{tool}-{n}" if cache_kind == "cold" else f"cache-warm-{tool}")
                     if tool == "raw":
