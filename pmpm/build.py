@@ -164,7 +164,8 @@ _indexer_warming = threading.Lock()  # taken once, never released: one warm-up p
 def _warm_indexer_meanwhile() -> None:
     """Get py-rattler's indexer ready in the background while this process only waits for an
     engine worker: its import and first run (~30 + ~25 ms) are then off the critical path of
-    the publish that follows a quick `--dirty` build."""
+    the publish that follows a quick `--dirty` build. Called once the worker runs the job (see
+    `_Log.phase`): started earlier, the import took the interpreter from the job's preparation."""
     if _indexer_warming.acquire(blocking=False):  # builds start from several pool threads at once
         threading.Thread(target=warm_indexer, daemon=True, name="pmpm-warm-indexer").start()
 
@@ -172,15 +173,19 @@ def _warm_indexer_meanwhile() -> None:
 class _Log:
     """One build's log file; phases and lines go on to the reporter."""
 
-    def __init__(self, path: Path, job: Job, reporter: Reporter):
+    def __init__(self, path: Path, job: Job, reporter: Reporter, on_engine_start=None):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.job, self.reporter = path, job, reporter
+        self.on_engine_start = on_engine_start  # called at the engine's first phase
         self.file = open(path, "w", buffering=1, errors="replace")
         self.script_start: float | None = None
         self.script_end: float | None = None
         self.in_script = False
 
     def phase(self, text: str) -> None:
+        if self.on_engine_start is not None:
+            self.on_engine_start, started = None, self.on_engine_start
+            started()
         self.in_script = "build script" in text or "Running build script" in text
         self.reporter.phase(self.job, text)
 
@@ -355,9 +360,8 @@ class Builder:
                              message=f"--offline: the source {', '.join(remote)} needs the network and pmpm keeps "
                                      "no copy of it (build once online, or use a file:// or path: source)")
         self._warm()
-        if self._engine(job) is self._worker:
-            _warm_indexer_meanwhile()
-        log = _Log(self.state.log(job.label), job, self.reporter)
+        in_worker = self._engine(job) is self._worker
+        log = _Log(self.state.log(job.label), job, self.reporter, _warm_indexer_meanwhile if in_worker else None)
         self.reporter.started(job, log.path)
         # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
         runnable = int(job.variant.get("microarch_level", 1)) <= microarch.host_level()
