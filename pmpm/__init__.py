@@ -19,6 +19,20 @@ def user_cache(*parts: str) -> Path:
     """pmpm's directory under $XDG_CACHE_HOME (default ~/.cache)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "pmpm", *parts)
 
+
+def cpu_identity() -> str:
+    """A digest of what decides this CPU's microarchitecture (what `march=native` resolves from):
+    model and flags in /proc/cpuinfo. Here, not in `microarch`, for the no-op replay's sake."""
+    import hashlib
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if line.startswith(("model name", "flags", "vendor_id"))]
+    return hashlib.sha256("\n".join(sorted(set(lines))).encode()).hexdigest()
+
+
 # The public API is `pmpm.api.__all__`; it is imported on first use so that `import pmpm`
 # (and with it every CLI start-up) stays cheap.
 __all__ = ["__version__", "api", "load_stack", "Stack", "stack_variants", "VariantSet", "render_stack",

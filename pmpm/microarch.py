@@ -16,8 +16,6 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-import archspec.cpu
-
 from .errors import VariantError
 
 FAMILY = "x86_64"
@@ -60,8 +58,15 @@ def _native(entry: dict) -> bool:
     return all(f.startswith(("-march=", "-mtune=")) for f in entry["flags"].split())
 
 
+def _archspec():
+    """archspec.cpu, imported on first use: a build of rendered recipes needs none of it (~9 ms)."""
+    import archspec.cpu
+
+    return archspec.cpu
+
+
 def _x86_targets() -> dict[str, "archspec.cpu.Microarchitecture"]:
-    return {n: t for n, t in archspec.cpu.TARGETS.items() if t.family.name == FAMILY}
+    return {n: t for n, t in _archspec().TARGETS.items() if t.family.name == FAMILY}
 
 
 @functools.cache
@@ -118,7 +123,7 @@ def _level_flags() -> dict[int, frozenset[str]]:
     """The ISA flags each x86-64 level needs: archspec's emulation of x86_64_vN on old compilers."""
     out = {}
     for name, level in LEVELS.items():
-        entries = archspec.cpu.TARGETS[name].compilers.get("gcc", [])
+        entries = _archspec().TARGETS[name].compilers.get("gcc", [])
         flags = max((e["flags"].split() for e in entries), key=len, default=[])
         out[level] = frozenset(f for f in flags if not f.startswith(("-march=", "-mtune=")))
     return out
@@ -132,7 +137,7 @@ def known_names(compiler: str = "gcc", version: str | None = None) -> list[str]:
 
 def host_target() -> str:
     """The archspec name of this machine's CPU."""
-    return archspec.cpu.host().name
+    return _archspec().host().name
 
 
 def resolve(requested: str, compiler: str = "gcc", version: str | None = None) -> Microarch:
@@ -148,7 +153,7 @@ def resolve(requested: str, compiler: str = "gcc", version: str | None = None) -
         raise VariantError(f"unknown microarchitecture {text!r}", key="march", fix=_suggest(text, compiler, version))
     try:
         flags = target.optimization_flags(compiler, version)
-    except archspec.cpu.UnsupportedMicroarchitecture as exc:
+    except _archspec().UnsupportedMicroarchitecture as exc:
         raise VariantError(f"{compiler} {version} cannot target {text!r}: {exc}", key="march",
                            fix="choose an older march or a newer compiler") from None
     extra = [f for f in flags.split() if not f.startswith(("-march=", "-mtune="))]
@@ -211,8 +216,25 @@ def _level(target: "archspec.cpu.Microarchitecture") -> int:
     return LEVELS.get(generic, 1)
 
 
+@functools.cache
 def host_level() -> int:
-    return _level(archspec.cpu.host())
+    """The x86-64 level of this machine's CPU, remembered per CPU (`cpu_identity`) in pmpm's user
+    cache: archspec's import and host detection cost every build start-up ~12 ms."""
+    from . import __version__, cpu_identity, user_cache
+
+    remembered = user_cache("host", f"{cpu_identity()[:32]}-{__version__}.level")
+    try:
+        return int(remembered.read_text())
+    except (OSError, ValueError):
+        level = _level(_archspec().host())
+    try:
+        remembered.parent.mkdir(parents=True, exist_ok=True)
+        tmp = remembered.with_name(f".{remembered.name}.{os.getpid()}")
+        tmp.write_text(str(level))
+        os.replace(tmp, remembered)
+    except OSError:  # a read-only cache: detect again next time
+        pass
+    return level
 
 
 @functools.cache
@@ -248,14 +270,14 @@ def names_at_or_above(level: int) -> list[str]:
     conda and rattler report a specific name (`icelake`), mamba 2 a generic one (`x86_64_v4`),
     CONDA_OVERRIDE_ARCHSPEC either: a gate must accept both.
     """
-    return sorted(name for name, target in archspec.cpu.TARGETS.items()
+    return sorted(name for name, target in _archspec().TARGETS.items()
                   if target.family.name == FAMILY and _level(target) >= level)
 
 
 def gate_builds() -> list[tuple[str, int]]:
     """(archspec name, its level) of every gate build, ordered by level then name."""
     names = names_at_or_above(1)
-    return sorted(((name, _level(archspec.cpu.TARGETS[name])) for name in names), key=lambda b: (b[1], b[0]))
+    return sorted(((name, _level(_archspec().TARGETS[name])) for name in names), key=lambda b: (b[1], b[0]))
 
 
 # The same rules as recipe expressions, for the templates (`${{ }}` in recipe.yaml, `{{ }}` in meta.yaml).
@@ -271,5 +293,5 @@ def gate_spec(level: int) -> str | None:
 
 def level_of_archspec(name: str) -> int | None:
     """The x86-64 level of an `__archspec` build string, None for a name archspec does not know."""
-    target = archspec.cpu.TARGETS.get(name)
+    target = _archspec().TARGETS.get(name)
     return _level(target) if target is not None and target.family.name == FAMILY else None

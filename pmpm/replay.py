@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from . import __version__
+from . import __version__, cpu_identity
 from .rebuild import tree_digest
 
 COMPILERS = ("gcc", "g++", "gfortran", "cc", "c++")
@@ -38,16 +38,6 @@ def _file_digest(path: Path) -> str | None:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except OSError:
         return None
-
-
-def _cpu() -> str:
-    """What `march=native` resolves from: the CPU's model and flags."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-    lines = [line for line in text.splitlines() if line.startswith(("model name", "flags", "vendor_id"))]
-    return hashlib.sha256("\n".join(sorted(set(lines))).encode()).hexdigest()
 
 
 def _host_files() -> list[Path]:
@@ -68,7 +58,7 @@ class Record:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return None
-        if data.get("cpu") != _cpu():
+        if data.get("cpu") != cpu_identity():
             return None
         if any(_file_digest(Path(p)) != digest for p, digest in data["files"].items()):
             return None
@@ -85,7 +75,7 @@ class Record:
         """Remember this run; written atomically, so a concurrent replay reads the old or the new record.
         `trees` maps each source tree to the digest the build already took of it (None: take it here)."""
         all_files = {*map(Path, files), *_host_files()}
-        data = {"cpu": _cpu(), "report": report,
+        data = {"cpu": cpu_identity(), "report": report,
                 "files": {str(p): _file_digest(p) for p in sorted(all_files)},
                 "trees": {str(p): digest or tree_digest(Path(p)) for p, digest in sorted(trees.items())},
                 "packages": sorted(map(str, packages))}

@@ -40,6 +40,21 @@ def test_native_resolves_to_this_host():
     assert m.name == archspec.cpu.host().name and m.requested == "native"
 
 
+
+def test_host_level_is_detected_once_per_cpu_and_then_remembered(tmp_path, monkeypatch):
+    """Every build asks whether it can test what it built; archspec's import and detection
+    (~12 ms of start-up) are paid once per CPU, then read from the user cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    detect = microarch.host_level.__wrapped__  # past the per-process cache
+    level = detect()
+    assert level == microarch._level(archspec.cpu.host())
+    [remembered] = (tmp_path / "pmpm" / "host").glob("*.level")
+    assert remembered.read_text() == str(level)
+    remembered.write_text("7")  # what a later process finds is what it uses
+    assert detect() == 7
+    remembered.write_text("garbage")  # an unreadable record is detected again and rewritten
+    assert detect() == level and remembered.read_text() == str(level)
+
 def test_compiler_too_old_for_march_is_an_error():
     with pytest.raises(VariantError, match=r"gcc 10.2.0 cannot target 'x86-64-v4' with -march alone .* \(use gcc >= 11.1 or a named CPU"):
         microarch.resolve("x86-64-v4", "gcc", "10.2.0")
