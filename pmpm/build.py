@@ -240,7 +240,8 @@ class Builder:
         self._publishing = threading.Lock()
         self._interrupted = False
         self._worker = out_of_process(self.engine, options.jobs)  # see `_engine`
-        self._worker_jobs = False  # whether the plan has jobs for it (see `_warm`)
+        self._worker_jobs = 0  # the plan's jobs for it not yet run (see `_warm`, `_engine_done`)
+        self._counting = threading.Lock()
 
     def run(self, jobs: list[Job]) -> BuildReport:
         for path, pid in self.state.remove_stale():
@@ -255,7 +256,7 @@ class Builder:
         running: dict[Future, Job] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs))
         self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmpm-discard")
-        self._worker_jobs = any(self._engine(job) is self._worker for job in jobs)
+        self._worker_jobs = sum(self._engine(job) is self._worker for job in jobs)
         if self.options.dirty or self.options.force:  # builds will run: start the engine's workers meanwhile
             self._warm()
 
@@ -374,6 +375,8 @@ class Builder:
                              script_seconds=log.script_seconds, message=f"{self._explain(job, exc)}\n{log.tail()}")
         finally:
             log.close()
+            if in_worker:
+                self._engine_done()
         return _Built(job, files, scratch, digest, force, log, time.perf_counter() - start)
 
     def _publish(self, built: list[_Built], background: bool = True) -> list[JobResult]:
@@ -469,6 +472,15 @@ class Builder:
         warm = getattr(self._worker, "warm", None)
         if warm is not None and self._worker_jobs:
             warm()
+
+    def _engine_done(self) -> None:
+        """After the plan's last job for the workers, they leave while it is published (~8 ms)."""
+        with self._counting:
+            self._worker_jobs -= 1
+            last = self._worker_jobs == 0
+        dismiss = getattr(self._worker, "dismiss", None)
+        if last and dismiss is not None:
+            dismiss()
 
     def _fingerprint(self, job: Job) -> str:
         specs = [*job.planned.requirements["build"], *job.planned.requirements["host"]]

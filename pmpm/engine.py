@@ -500,10 +500,14 @@ class _WorkerProcess:
         if code:
             raise EngineError(error or f"the build worker (python -m pmpm.engine) failed the job with code {code}")
 
-    def close(self) -> None:
+    def end_jobs(self) -> None:
+        """No more jobs: it exits on its own (see `close`)."""
         fd, self.jobs = self.jobs, -1  # never close twice: the number may be another file's by then
         if fd >= 0:
-            os.close(fd)  # end of jobs: it exits
+            os.close(fd)
+
+    def close(self) -> None:
+        self.end_jobs()
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -578,6 +582,14 @@ class RattlerBuildWorker:
             "channels": request.channels, "test": request.test, "dirty": request.dirty,
             "environ": {key: os.environ.get(key) for key in JOB_ENVIRON}}))
         return path
+
+    def dismiss(self) -> None:
+        """The run has no more jobs for them: idle children start exiting now, while pmpm still
+        publishes (`close` then only waits for them)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.end_jobs()
 
     def close(self) -> None:
         with self._lock:
