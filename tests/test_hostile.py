@@ -300,7 +300,7 @@ def test_sigint_stops_the_running_build_script_and_exits_130_fast(tmp_path):
     _, err = proc.communicate(timeout=30)
     latency = time.monotonic() - start
     print(f"SIGINT exit latency: {latency:.2f} s")
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert latency < 5
     assert "Traceback" not in err and "interrupted" in err
     time.sleep(0.2)
