@@ -244,6 +244,7 @@ class Builder:
         self._counting = threading.Lock()
 
     def run(self, jobs: list[Job]) -> BuildReport:
+        self.state.create()
         for path, pid in self.state.remove_stale():
             _say(f"removed {path} (left by pmpm process {pid}, which is gone)")
         self.channel.ensure()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import ChannelError, first_line, human_size
+from .state import keep_out_of_path_sources
 
 PLATFORM = "linux-64"  # the only platform pmpm builds for
 SUBDIRS = ("noarch", PLATFORM)
@@ -152,6 +153,7 @@ class LocalChannel:
                         # Under the lock no publish is under way: a .part is a killed publisher's.
                         stale.unlink(missing_ok=True)
                         self.say(f"removed {stale} (left by an interrupted publish)")
+                keep_out_of_path_sources(self.path)  # publishes rename files here while other builds copy sources
             except OSError as exc:
                 raise self._os_error(exc, "cannot prepare the channel") from None
             if not self._repodata_valid():

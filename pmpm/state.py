@@ -17,6 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT = Path(".pmpm")
+# rattler-build walks the whole tree of a `path:` source before its `filter:` drops what the
+# recipe excludes, and a directory vanishing meanwhile fails the build ("Could not walk dir"):
+# another build's private output being removed, say. A directory holding this file (gitignore
+# syntax), as the engine's own output dirs do, is never walked.
+ENGINE_IGNORE = ".condapackageignore"
+
+
+def keep_out_of_path_sources(directory: Path) -> None:
+    """Have the engine skip `directory` whenever a `path:` source contains it (see ENGINE_IGNORE)."""
+    marker = directory / ENGINE_IGNORE
+    if not marker.is_file():
+        directory.mkdir(parents=True, exist_ok=True)
+        marker.write_text("# pmpm: never part of a package's source (pmpm build output and bookkeeping)\n*\n")
 
 
 def host() -> str:
@@ -32,6 +45,9 @@ class StateDir:
     @classmethod
     def at(cls, path: str | Path = DEFAULT) -> "StateDir":
         return cls(Path(path).absolute())
+
+    def create(self) -> None:
+        keep_out_of_path_sources(self.root)
 
     def log(self, label: str) -> Path:
         return self.root / "logs" / f"{label}.log"

@@ -165,6 +165,41 @@ def test_failing_recipe_test_publishes_nothing(tmp_path):
     assert not list((tmp_path / "local-channel").glob("*/untested-*"))
     assert "untested" not in {r["name"] for r in repodata(tmp_path / "local-channel").values()}
 
+def _unwalkable(directory: Path) -> None:
+    """A directory the engine's source copy fails on if it walks into it ("Could not walk dir"):
+    nested past PATH_MAX, as a tree being removed by another build fails it midway."""
+    import os
+
+    here = os.getcwd()
+    directory.mkdir(parents=True)
+    try:
+        os.chdir(directory)
+        for _ in range(25):
+            os.mkdir("d" * 200)
+            os.chdir("d" * 200)
+    finally:
+        os.chdir(here)
+
+
+def test_a_path_source_holding_pmpm_state_and_channel_never_walks_them(tmp_path):
+    """`source: {path: .}` beside .pmpm/ and ./local-channel: their `filter:` exclusion alone does
+    not stop the engine walking them while other builds remove and publish files there."""
+    _stack(tmp_path / "stack.yml", """\
+    - name: walker
+      version: "1.0"
+      source: {path: .}
+      kind: script
+      script: ["mkdir -p $PREFIX/share && ls -A > $PREFIX/share/walker"]
+    """)
+    pmpm("build", "stack.yml", "--no-test", cwd=tmp_path)
+    _unwalkable(tmp_path / ".pmpm" / "out" / "vanishing")
+    _unwalkable(tmp_path / "local-channel" / "noarch" / "vanishing")
+    built = json.loads(pmpm("build", "stack.yml", "--no-test", "--force", "--json", cwd=tmp_path).stdout)
+    assert [p["status"] for p in built["packages"] if p["name"] == "walker"] == ["built"]
+    for state in (".pmpm", "local-channel"):
+        assert (tmp_path / state / ".condapackageignore").read_text().splitlines()[-1] == "*"
+
+
 
 def _script_packages(prefix: str, count: int, delay: float = 0) -> str:
     """`count` tiny script packages named prefix0.., each sleeping `delay` seconds."""
