@@ -92,8 +92,16 @@ def recipe_set(targets: list[Path], *, overrides: list[str] = (), config_files: 
     if len(targets) == 1 and _is_stack_file(targets[0]):
         output = _render_dir(targets[0], output, [*overrides, *map(str, config_files), str(source_mirror),
                                                   str(compiler)])
-        return render_file(targets[0], output, overrides=overrides, config_files=config_files,
-                           offline=offline, source_mirror=source_mirror, compiler=compiler).recipe_set()
+        record = None if source_mirror else _render_record(targets[0], output, state_dir, {
+            "overrides": list(overrides), "configs": [str(Path(c).absolute()) for c in config_files],
+            "offline": offline, "compiler": compiler})
+        if record is not None and record.load() is not None:
+            return RecipeSet.load(output)
+        rendered = render_file(targets[0], output, overrides=overrides, config_files=config_files,
+                               offline=offline, source_mirror=source_mirror, compiler=compiler)
+        if record is not None:
+            _remember_render(record, rendered, config_files)
+        return rendered.recipe_set()
     if len(targets) == 1 and RecipeSet.is_rendered(targets[0]):
         rendered = RecipeSet.load(targets[0])
         if (overrides or config_files or source_mirror or compiler) and rendered.stack is not None:
@@ -105,6 +113,32 @@ def recipe_set(targets: list[Path], *, overrides: list[str] = (), config_files: 
     if any(microarch.GATE_PACKAGE in recipe.read_text() for recipe in recipes):
         recipes = [*render_gate_recipe(StateDir.at(state_dir).root / "gates", variants), *recipes]
     return RecipeSet(list(dict.fromkeys(recipes)), variants)
+
+
+def _render_record(stack: Path, output: Path, state_dir: Path, options: dict) -> "replay.Record":
+    """Where this very render of `stack` into `output` is remembered (see `replay`)."""
+    from .replay import Record, invocation_key
+
+    key = invocation_key(Path.cwd(), {"stack": str(Path(stack).resolve()), "output": str(Path(output).absolute()),
+                                      **options})
+    return Record(StateDir.at(state_dir).root, key, kind="render")
+
+
+def _remember_render(record: "replay.Record", rendered: Rendered, config_files: list[Path]) -> None:
+    """What decided this render, unless it asked pip (a `pypi:` source resolves through the
+    user's index, which only pip can check): the next identical render then reads it back."""
+    from . import resources
+
+    stack = rendered.stack
+    if any(p.source.pypi for p in stack.packages):
+        record.forget()
+        return
+    inputs = [stack.path, stack.path.parent / "conda_build_config.yaml", *config_files,
+              *resources.templates_dir().rglob("*.j2"), *resources.catalogue_dir().glob("*.yml"),
+              resources.default_cbc()]
+    written = [*rendered.recipes.values(), *rendered.gates, rendered.config, *rendered.extra_files]
+    record.save({}, files=[Path(f).absolute() for f in [*inputs, *written]],
+                dirs=[stack.path.parent / p.source.path for p in stack.packages if p.source.path])
 
 
 _HELD: list = []  # render-dir locks held until the process ends (its build reads the recipes)

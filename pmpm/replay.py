@@ -1,4 +1,4 @@
-"""No-op builds answered from the previous run's record, without loading the engine.
+"""Work answered from the previous run's record, without loading the engine or the stack model.
 
 `pmpm build` of an unchanged stack must cost next to nothing, but validating a stack,
 rendering and planning import pydantic, Jinja, py-rattler and py-rattler-build and solve
@@ -10,6 +10,11 @@ file:// upstream channels' repodata. The next identical invocation re-digests ex
 inputs, by content, never by mtime; if all match and every package file is still in the
 channel, the previous report stands. Anything else (a remote upstream channel, which only
 a solve can check, `--force`, `--dirty`) takes the full path.
+
+A build that does run (`--dirty` after an edit, `--force`) still needs no new render when the
+stack, its config files, the templates, catalogue, compilers and CPU are unchanged and the
+rendered files are as pmpm wrote them: a render record (same checks, kind "render") lets it
+read the rendered directory back instead (~0.2 s of pydantic, Jinja and rendering).
 """
 
 from __future__ import annotations
@@ -47,13 +52,13 @@ def _host_files() -> list[Path]:
 
 
 class Record:
-    """The inputs and report of one successful build invocation, under `.pmpm/noop/`."""
+    """The inputs (and result) of one successful invocation, under `.pmpm/<kind>/`."""
 
-    def __init__(self, state_dir: Path, key: str):
-        self.path = Path(state_dir) / "noop" / f"{key}.json"
+    def __init__(self, state_dir: Path, key: str, kind: str = "noop"):
+        self.path = Path(state_dir) / kind / f"{key}.json"
 
-    def replay(self) -> dict | None:
-        """The previous report if nothing it depended on changed, else None."""
+    def load(self) -> dict | None:
+        """The record if nothing it depended on changed, else None."""
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -64,20 +69,32 @@ class Record:
             return None
         if any(not Path(p).is_file() for p in data["packages"]):
             return None
+        if any(not Path(p).is_dir() or str(Path(p).resolve()) != resolved for p, resolved in data.get("dirs", {}).items()):
+            return None
         if any(tree_digest(Path(p)) != digest for p, digest in data["trees"].items()):
+            return None
+        return data
+
+    def replay(self) -> dict | None:
+        """The previous build's report, every package up to date, if nothing it depended on changed."""
+        data = self.load()
+        if data is None:
             return None
         report = {**data["report"], "replayed": True}
         for package in report["packages"]:
             package.update(status="up to date", seconds=0.0, script_seconds=0.0, log=None, message="")
         return report
 
-    def save(self, report: dict, *, files: Iterable[Path], trees: dict[Path, str | None], packages: Iterable[Path]) -> None:
+    def save(self, report: dict, *, files: Iterable[Path], trees: dict[Path, str | None] | None = None,
+             packages: Iterable[Path] = (), dirs: Iterable[Path] = ()) -> None:
         """Remember this run; written atomically, so a concurrent replay reads the old or the new record.
-        `trees` maps each source tree to the digest the build already took of it (None: take it here)."""
+        `trees` maps each source tree to the digest the build already took of it (None: take it here);
+        `dirs` must still exist and resolve to where they do now (only their place matters)."""
         all_files = {*map(Path, files), *_host_files()}
         data = {"cpu": cpu_identity(), "report": report,
                 "files": {str(p): _file_digest(p) for p in sorted(all_files)},
-                "trees": {str(p): digest or tree_digest(Path(p)) for p, digest in sorted(trees.items())},
+                "trees": {str(p): digest or tree_digest(Path(p)) for p, digest in sorted((trees or {}).items())},
+                "dirs": {str(p): str(Path(p).resolve()) for p in sorted(map(Path, dirs))},
                 "packages": sorted(map(str, packages))}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

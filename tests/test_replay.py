@@ -66,6 +66,44 @@ def test_a_replay_loads_neither_engine_nor_validator(demo):
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+RENDERS = ("import sys\nfrom pathlib import Path\nfrom pmpm import api\n"
+           "recipes = api.recipe_set([Path('demo.yml')])\n"
+           "print('jinja2' in sys.modules, 'pydantic' in sys.modules, [str(r) for r in recipes.recipes])")
+
+
+def recipe_set(root: Path) -> tuple[bool, list[str]]:
+    """What `pmpm build demo.yml` builds from: whether it rendered (loaded Jinja and pydantic) and the recipes."""
+    out = subprocess.run([sys.executable, "-c", RENDERS], cwd=root, capture_output=True, text=True, check=True)
+    jinja, pydantic, recipes = out.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert jinja == pydantic
+    return jinja == "True", eval(recipes)
+
+
+def test_a_build_that_runs_reads_an_unchanged_render_back_and_renders_any_change(demo):
+    """--dirty and --force builds skip the replay, not the render record: an unchanged render is read back."""
+    rendered, recipes = recipe_set(demo)
+    assert rendered
+    assert recipe_set(demo) == (False, recipes)
+
+    recipe = demo / "recipes" / "libkern" / "recipe.yaml"
+    as_written = recipe.read_text()
+    recipe.write_text(as_written + "# edited by hand\n")          # a rendered file not as pmpm wrote it
+    assert recipe_set(demo) == (True, recipes) and recipe.read_text() == as_written
+    assert recipe_set(demo)[0] is False
+
+    stack = demo / "demo.yml"                                       # a stack edit
+    stack.write_text(stack.read_text().replace("Vectorizable saxpy kernel", "Saxpy kernel"))
+    assert recipe_set(demo) == (True, recipes) and "summary: Saxpy kernel" in recipe.read_text()
+
+    (demo / "conda_build_config.yaml").write_text("cflags:\n  - -g\n")  # a config file beside the stack
+    assert recipe_set(demo)[0] is True
+    assert "-g" in (demo / "recipes" / "conda_build_config.yaml").read_text()
+
+    shutil.move(demo / "demo" / "libkern", demo / "libkern-moved")  # a path source gone: render reports it
+    proc = subprocess.run([sys.executable, "-c", RENDERS], cwd=demo, capture_output=True, text=True)
+    assert proc.returncode != 0 and "demo/libkern" in proc.stderr
+
+
 def test_a_remote_upstream_channel_is_never_replayed(demo, tmp_path):
     """Only a solve can tell whether a channel served over HTTP changed: such builds take the full path."""
     empty = tmp_path / "www" / "empty"

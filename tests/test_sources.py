@@ -159,6 +159,18 @@ def _mirror_with_sdist(root: Path) -> tuple[Path, str]:
     return root / "simple", hashlib.sha256(sdist.read_bytes()).hexdigest()
 
 
+def test_a_render_that_asked_pip_is_never_read_back(tmp_path):
+    """A `pypi:` source resolves through the user's index, which only pip can check: no render record."""
+    index, _ = _mirror_with_sdist(tmp_path / "mirror")
+    env = {**os.environ, "PIP_INDEX_URL": index.as_uri(), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    _one_package_stack(tmp_path, "{pypi: greet-mirror==1.0}")
+    probe = "from pathlib import Path\nfrom pmpm import api\napi.recipe_set([Path('stack.yml')])"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, check=True)
+    assert (tmp_path / "recipes" / "p" / "recipe.yaml").is_file()
+    assert not list((tmp_path / ".pmpm").glob("render/*.json"))
+
+
 def test_pypi_source_comes_through_pips_index_configuration(tmp_path):
     index, digest = _mirror_with_sdist(tmp_path / "mirror")
     env = {"PIP_INDEX_URL": index.as_uri(), "XDG_CACHE_HOME": str(tmp_path / "cache")}
