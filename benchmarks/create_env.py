@@ -37,7 +37,7 @@ import os; os._exit(0)  # as pmpm does: py-rattler's runtime can crash during in
 def generate(root: Path, count: int, files: int) -> Path:
     lines = ["name: bench-env", "channels: []", "dependencies: []", "_pmpm:", "  packages:"]
     for i in range(count):
-        # One pipeline, not a loop of `files` forks: the 300-package channel builds in minutes.
+        # One pipeline, not a loop of 2 x `files` forks per package.
         # 9000 random bytes per file are 12,000 base64 characters, ~158 lines of 76.
         script = (f"mkdir -p $PREFIX/share/p{i} && head -c {9000 * files} /dev/urandom | base64 "
                   f"| split -l 158 -d -a 4 - $PREFIX/share/p{i}/data")

@@ -127,18 +127,22 @@ def _render_record(stack: Path, output: Path, state_dir: Path, options: dict) ->
 def _remember_render(record: "replay.Record", rendered: Rendered, config_files: list[Path]) -> None:
     """What decided this render, unless it asked pip (a `pypi:` source resolves through the
     user's index, which only pip can check): the next identical render then reads it back."""
-    from . import resources
-
     stack = rendered.stack
     if any(p.source.pypi for p in stack.packages):
         record.forget()
         return
-    inputs = [stack.path, stack.path.parent / "conda_build_config.yaml", *config_files,
-              *resources.templates_dir().rglob("*.j2"), *resources.catalogue_dir().glob("*.yml"),
-              resources.default_cbc()]
+    patches = [stack.path.parent / patch for p in stack.packages for patch in p.source.patches]
+    inputs = [stack.path, stack.path.parent / "conda_build_config.yaml", *config_files, *_pmpm_data(), *patches]
     written = [*rendered.recipes.values(), *rendered.gates, rendered.config, *rendered.extra_files]
     record.save({}, files=[Path(f).absolute() for f in [*inputs, *written]],
                 dirs=[stack.path.parent / p.source.path for p in stack.packages if p.source.path])
+
+
+def _pmpm_data() -> list[Path]:
+    """pmpm's own files every render reads: templates, catalogue, default conda_build_config.yaml."""
+    from . import resources
+
+    return [*resources.templates_dir().rglob("*.j2"), *resources.catalogue_dir().glob("*.yml"), resources.default_cbc()]
 
 
 _HELD: list = []  # render-dir locks held until the process ends (its build reads the recipes)
@@ -253,8 +257,6 @@ def remember_build(record: "replay.Record", recipe_set: RecipeSet, options: Buil
     """Record what decided a successful build so an identical next invocation is a replay
     (see `replay`); an upstream channel that is not a local directory can change unseen, so
     such builds are not recorded."""
-    from . import resources
-
     local = LocalChannel(options.channel)
     channels = search_order(local, recipe_set.channels, options.channels,
                             override=options.override_channels, offline=options.offline)
@@ -263,7 +265,7 @@ def remember_build(record: "replay.Record", recipe_set: RecipeSet, options: Buil
         return
     channel_dirs = [Path(url_to_path(url)) for url in channels]
     stack_files = [recipe_set.stack, recipe_set.stack.parent / "conda_build_config.yaml"] if recipe_set.stack else []
-    data = [*resources.templates_dir().rglob("*.j2"), *resources.catalogue_dir().glob("*.yml"), resources.default_cbc()]
+    data = _pmpm_data()
     repodata = [d / sub / "repodata.json" for d in channel_dirs for sub in SUBDIRS] + [local.meta / "fingerprints.json"]
     jobs = [result.job for result in report.results]
     patches = [p for job in jobs for p in job.planned.patch_files]

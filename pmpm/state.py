@@ -5,6 +5,7 @@
                                       next run once that process is gone)
     .pmpm/dirty/<name>/<build>/       persistent --dirty workspaces (see `rebuild`)
     .pmpm/slurm/                      Slurm jobs: jobs.json, <unit>.sh, <unit>-<id>.out, recipes/<unit>/
+    .pmpm/noop/, .pmpm/render/        records of the last build and render per invocation (see `replay`)
 
 Nothing here is needed to use the channel: it can all be removed (`pmpm clean`).
 """

@@ -181,24 +181,25 @@ def _unwalkable(directory: Path) -> None:
         os.chdir(here)
 
 
-def test_a_path_source_holding_pmpm_state_and_channel_never_walks_them(tmp_path):
-    """`source: {path: .}` beside .pmpm/ and ./local-channel: their `filter:` exclusion alone does
-    not stop the engine walking them while other builds remove and publish files there."""
+def test_a_path_source_holding_pmpm_state_and_channels_never_walks_or_copies_them(tmp_path):
+    """`source: {path: .}` beside .pmpm/ and the channels: the recipe's `filter:` alone neither
+    stops the engine walking them while other builds remove and publish files there, nor keeps
+    a channel of another name out of the copy."""
     _stack(tmp_path / "stack.yml", """\
     - name: walker
       version: "1.0"
       source: {path: .}
       kind: script
-      script: ["mkdir -p $PREFIX/share && ls -A > $PREFIX/share/walker"]
+      script: ["test ! -e mine", "mkdir -p $PREFIX/share && ls -A > $PREFIX/share/walker"]
     """)
     pmpm("build", "stack.yml", "--no-test", cwd=tmp_path)
     _unwalkable(tmp_path / ".pmpm" / "out" / "vanishing")
     _unwalkable(tmp_path / "local-channel" / "noarch" / "vanishing")
     built = json.loads(pmpm("build", "stack.yml", "--no-test", "--force", "--json", cwd=tmp_path).stdout)
     assert [p["status"] for p in built["packages"] if p["name"] == "walker"] == ["built"]
-    for state in (".pmpm", "local-channel"):
+    pmpm("build", "stack.yml", "--no-test", "--channel", "mine", cwd=tmp_path)  # its script fails on a copy of mine/
+    for state in (".pmpm", "local-channel", "mine"):
         assert (tmp_path / state / ".condapackageignore").read_text().splitlines()[-1] == "*"
-
 
 
 def _script_packages(prefix: str, count: int, delay: float = 0) -> str:
