@@ -132,17 +132,20 @@ def _remember_render(record: "replay.Record", rendered: Rendered, config_files: 
         record.forget()
         return
     patches = [stack.path.parent / patch for p in stack.packages for patch in p.source.patches]
-    inputs = [stack.path, stack.path.parent / "conda_build_config.yaml", *config_files, *_pmpm_data(), *patches]
+    inputs = [*_render_inputs(stack.path), *config_files, *patches]
     written = [*rendered.recipes.values(), *rendered.gates, rendered.config, *rendered.extra_files]
     record.save({}, files=[Path(f).absolute() for f in [*inputs, *written]],
                 dirs=[stack.path.parent / p.source.path for p in stack.packages if p.source.path])
 
 
-def _pmpm_data() -> list[Path]:
-    """pmpm's own files every render reads: templates, catalogue, default conda_build_config.yaml."""
+def _render_inputs(stack: Path | None) -> list[Path]:
+    """The files every render of `stack` reads, but for -m configs and patches: the stack and the
+    conda_build_config.yaml beside it, pmpm's templates, catalogue and default conda_build_config.yaml."""
     from . import resources
 
-    return [*resources.templates_dir().rglob("*.j2"), *resources.catalogue_dir().glob("*.yml"), resources.default_cbc()]
+    beside = [stack, stack.parent / "conda_build_config.yaml"] if stack else []
+    return [*beside, *resources.templates_dir().rglob("*.j2"), *resources.catalogue_dir().glob("*.yml"),
+            resources.default_cbc()]
 
 
 _HELD: list = []  # render-dir locks held until the process ends (its build reads the recipes)
@@ -264,13 +267,11 @@ def remember_build(record: "replay.Record", recipe_set: RecipeSet, options: Buil
         record.forget()
         return
     channel_dirs = [Path(url_to_path(url)) for url in channels]
-    stack_files = [recipe_set.stack, recipe_set.stack.parent / "conda_build_config.yaml"] if recipe_set.stack else []
-    data = _pmpm_data()
     repodata = [d / sub / "repodata.json" for d in channel_dirs for sub in SUBDIRS] + [local.meta / "fingerprints.json"]
     jobs = [result.job for result in report.results]
     patches = [p for job in jobs for p in job.planned.patch_files]
-    files = [*stack_files, *([recipe_set.config] if recipe_set.config else []), *recipe_set.recipes,
-             *map(Path, config_files), *data, *repodata, *patches]
+    files = [*_render_inputs(recipe_set.stack), *([recipe_set.config] if recipe_set.config else []),
+             *recipe_set.recipes, *map(Path, config_files), *repodata, *patches]
     record.save(report.to_json(), files=[Path(f).absolute() for f in files],
                 trees={p: report.tree_digests.get(p) for job in jobs for p in job.planned.source_paths},
                 packages=[local.path / job.channel_key for job in jobs])

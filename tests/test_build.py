@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -165,11 +166,10 @@ def test_failing_recipe_test_publishes_nothing(tmp_path):
     assert not list((tmp_path / "local-channel").glob("*/untested-*"))
     assert "untested" not in {r["name"] for r in repodata(tmp_path / "local-channel").values()}
 
+
 def _unwalkable(directory: Path) -> None:
     """A directory the engine's source copy fails on if it walks into it ("Could not walk dir"):
     nested past PATH_MAX, as a tree being removed by another build fails it midway."""
-    import os
-
     here = os.getcwd()
     directory.mkdir(parents=True)
     try:

@@ -68,15 +68,15 @@ def test_a_replay_loads_neither_engine_nor_validator(demo):
 
 RENDERS = ("import sys\nfrom pathlib import Path\nfrom pmpm import api\n"
            "recipes = api.recipe_set([Path('demo.yml')])\n"
-           "print('jinja2' in sys.modules, 'pydantic' in sys.modules, [str(r) for r in recipes.recipes])")
+           "import json\nprint(json.dumps(['jinja2' in sys.modules, 'pydantic' in sys.modules, list(map(str, recipes.recipes))]))")
 
 
 def recipe_set(root: Path) -> tuple[bool, list[str]]:
     """What `pmpm build demo.yml` builds from: whether it rendered (loaded Jinja and pydantic) and the recipes."""
     out = subprocess.run([sys.executable, "-c", RENDERS], cwd=root, capture_output=True, text=True, check=True)
-    jinja, pydantic, recipes = out.stdout.strip().splitlines()[-1].split(" ", 2)
+    jinja, pydantic, recipes = json.loads(out.stdout.strip().splitlines()[-1])
     assert jinja == pydantic
-    return jinja == "True", eval(recipes)
+    return jinja, recipes
 
 
 def test_a_build_that_runs_reads_an_unchanged_render_back_and_renders_any_change(demo):
