@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -77,8 +78,8 @@ def check_channel(channel: Path, killed: bool = False) -> dict[str, dict]:
 
 
 def _part_of_a_dead_process(path: Path) -> bool:
-    _, pid, suffix = path.name.rsplit(".", 2)
-    return suffix == "part" and pid.isdigit() and not Path(f"/proc/{pid}").exists()
+    found = re.search(r"\.(\d+)\.part$", path.name)
+    return found is not None and not Path(f"/proc/{found.group(1)}").exists()
 
 
 @pytest.fixture(scope="module")
