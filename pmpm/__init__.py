@@ -3,10 +3,12 @@
 The Python API mirrors the command line, one function per stage, and data flows one way:
 
     stack = pmpm.load_stack("stack.yml")
-    variants = pmpm.stack_variants(stack, overrides=["march=znver3"])
+    variants = pmpm.stack_variants(stack, pmpm.RecipeOptions(variants=("march=znver3",)))
     rendered = pmpm.render_stack(stack, "recipes", variants)
-    report = pmpm.build(rendered.recipe_set(), pmpm.BuildOptions())
-    pmpm.create(pmpm.summarize("stack.yml"), "./env", request)
+    report = pmpm.build(rendered.recipe_set(), pmpm.BuildOptions.of(jobs=2))
+    pmpm.create_stack_env("stack.yml", "./env")
+
+Options are declared once, in `pmpm.options`: the same dataclasses the command line is made from.
 """
 
 import os
@@ -35,17 +37,22 @@ def cpu_identity() -> str:
 
 # The public API is `pmpm.api.__all__`; it is imported on first use so that `import pmpm`
 # (and with it every CLI start-up) stays cheap.
-__all__ = ["__version__", "api", "load_stack", "Stack", "stack_variants", "VariantSet", "render_stack",
-           "render_file", "Rendered", "RecipeSet", "recipe_set", "build", "BuildOptions", "BuildReport", "ENGINES",
-           "engine_for", "LocalChannel", "summarize", "StackSummary", "request_for", "EnvironmentRequest", "create",
-           "write_lock", "read_lock", "PmpmError", "install", "Invocation", "submit_slurm", "wait_slurm",
-           "slurm_status", "ci_workflow"]
-
-
 def __getattr__(name: str):
-    if name in __all__:
-        import importlib
+    """The API's names, from `pmpm.api` on first use. No module of pmpm is named like one of them
+    (modules live in subpackages), so `pmpm.build` is the function in every access order."""
+    import importlib
+    import importlib.util
 
-        api = importlib.import_module(".api", __name__)  # `from . import api` would recurse into here
-        return api if name == "api" else getattr(api, name)
+    if name != "api" and ((name.startswith("__") and name != "__all__")
+                          or importlib.util.find_spec(f"{__name__}.{name}")):
+        # a submodule being imported (`from . import resources`) is not an API name
+        raise AttributeError(f"module 'pmpm' has no attribute {name!r}")
+
+    api = importlib.import_module(".api", __name__)  # `from . import api` would recurse into here
+    if name == "__all__":
+        return ["__version__", "api", *api.__all__]
+    if name == "api":
+        return api
+    if name in api.__all__:
+        return getattr(api, name)
     raise AttributeError(f"module 'pmpm' has no attribute {name!r}")

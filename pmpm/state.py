@@ -6,6 +6,7 @@
     .pmpm/dirty/<name>/<build>/       persistent --dirty workspaces (see `rebuild`)
     .pmpm/slurm/                      Slurm jobs: jobs.json, <unit>.sh, <unit>-<id>.out, recipes/<unit>/
     .pmpm/noop/, .pmpm/render/        records of the last build and render per invocation (see `replay`)
+    .pmpm/locks/<name>.lock           locks between pmpm processes of this directory (e.g. who renders ./recipes)
 
 Nothing here is needed to use the channel: it can all be removed (`pmpm clean`).
 """
@@ -17,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT = Path(".pmpm")
+from .options import STATE_DIR as DEFAULT
 # rattler-build walks the whole tree of a `path:` source before its `filter:` drops what the
 # recipe excludes, and a directory vanishing meanwhile fails the build ("Could not walk dir"):
 # another build's private output being removed, say. A directory holding this file (gitignore
@@ -73,6 +74,12 @@ class StateDir:
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
                 removed.append((path, int(pid)))
         return removed
+
+    def lock(self, name: str) -> Path:
+        """A lock file between pmpm processes working here (its directory created)."""
+        path = self.root / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def dirty(self, name: str, build_string: str) -> Path:
         return self.root / "dirty" / name / build_string

@@ -36,7 +36,7 @@ def repodata(channel: Path) -> dict[str, dict]:
 
 def install_env(channel: Path, prefix: Path, specs: list[str], archspec: str | None = None) -> Path:
     """Solve and install with py-rattler (pmpm's environment module) into a fresh prefix."""
-    from pmpm import environment
+    from pmpm.envs import environment
 
     records = environment.solve(specs, [channel], archspec=archspec)
     return environment.install(records, prefix, specs=specs, cache_dir=prefix.parent / "pkgs")

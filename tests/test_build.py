@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import STACKS, install_env, pmpm, repodata
-from pmpm.channel import LocalChannel
+from pmpm.channel.local import LocalChannel
 
 pytestmark = pytest.mark.slow
 

@@ -22,9 +22,10 @@ import pytest
 import rattler_build
 
 from conftest import STACKS, install_env, pmpm
-from pmpm import microarch
-from pmpm.engine import (BuildRequest, CondaBuild, PlannedBuild, RattlerBuildExe, config_yaml, job_config,
-                         load_cbc, plan_recipe)
+from pmpm.variants import microarch
+from pmpm.engines.base import BuildRequest, PlannedBuild, plan_recipe
+from pmpm.engines.external import CondaBuild, RattlerBuildExe
+from pmpm.variants.cbc import job_config, load_cbc, write as config_yaml
 
 # A rendered config as `pmpm render` writes it: strings, one zip group, a flag with a comma.
 VALUES = {"march": ["x86-64", "x86-64-v3"], "mtune": ["generic", "generic"], "microarch_level": ["1", "3"],
@@ -151,7 +152,7 @@ def test_solver_is_conda_s_environment_setting_not_a_flag(recipes):
 
 
 def test_libmamba_without_the_plugin_is_one_clear_error(tmp_path):
-    from pmpm.engine import check_solver
+    from pmpm.engines.external import check_solver
     from pmpm.errors import EngineError
 
     (tmp_path / "bin").mkdir()
@@ -218,7 +219,7 @@ def test_job_config_renders_exactly_the_planned_build(rendered_demo, tmp_path):
     for recipe in sorted(rendered_demo.glob("*/recipe.yaml")):
         for build in plan_recipe(recipe, values, zips):
             path = tmp_path / "conda_build_config.yaml"
-            path.write_text(config_yaml(*job_config(values, zips, build.variant)))
+            path.write_text(config_yaml(*job_config(values, zips, build.variant), exact=True))
             for config in (rattler_build.VariantConfig.from_file(path),
                            rattler_build.VariantConfig.from_conda_build_config(path, jinja)):
                 again = rattler_build.Stage0Recipe.from_file(recipe).render(config)

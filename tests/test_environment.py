@@ -168,7 +168,7 @@ def test_a_fresh_user_cache_reads_the_stack_summary_the_channel_keeps(three_leve
     proc = pmpm(*create, "-p", tmp_path / "env2", cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "b")}, check=False)
     assert proc.returncode == 1 and "only-in-the-channel-summary" in proc.stderr  # read, not validated again
 
-    from pmpm.environment import summarize
+    from pmpm.envs.environment import summarize
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
     assert summarize(STACKS / "demo.yml", tmp_path / "no-channel").package_names == ["libkern", "kern-cli"]
@@ -177,7 +177,7 @@ def test_a_fresh_user_cache_reads_the_stack_summary_the_channel_keeps(three_leve
 
 def test_render_leaves_the_summary_create_reads(tmp_path, monkeypatch):
     """render validated the stack: the next create reads that summary instead of validating again."""
-    from pmpm.environment import summarize
+    from pmpm.envs.environment import summarize
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     pmpm("render", STACKS / "demo.yml", "-o", tmp_path / "recipes", cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
@@ -185,3 +185,25 @@ def test_render_leaves_the_summary_create_reads(tmp_path, monkeypatch):
     assert json.loads(kept.read_text())["package_names"] == ["libkern", "kern-cli"]
     kept.write_text(json.dumps({**json.loads(kept.read_text()), "package_names": ["written-by-render"]}))
     assert summarize(STACKS / "demo.yml").package_names == ["written-by-render"]
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_build_leaves_nothing_outside_its_outputs_and_create_never_writes_into_the_channel(tmp_path):
+    shutil.copytree(STACKS / "demo", tmp_path / "demo")
+    shutil.copy(STACKS / "demo.yml", tmp_path / "demo.yml")
+    pmpm("build", "demo.yml", "--no-test", cwd=tmp_path)
+    # Before issue 23 a `.recipes.lock` was left in the working directory.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".pmpm", "demo", "demo.yml", "local-channel", "recipes"]
+    channel = _tree(tmp_path / "local-channel")
+    fresh = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # nothing of the stack remembered: create validates it
+    pmpm("create", "demo.yml", "-p", tmp_path / "env", cwd=tmp_path, env=fresh)
+    assert (tmp_path / "env" / "bin" / "kern").is_file()
+    (tmp_path / "not-a-dir").write_text("")
+    failed = pmpm("create", "demo.yml", "-p", tmp_path / "not-a-dir", cwd=tmp_path, check=False,
+                  env={"XDG_CACHE_HOME": str(tmp_path / "cache2")})
+    assert failed.returncode != 0
+    assert _tree(tmp_path / "local-channel") == channel  # both creates only read the channel

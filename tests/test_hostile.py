@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pmpm.channel import LocalChannel
+from pmpm.channel.local import LocalChannel
 
 REPO = Path(__file__).resolve().parent.parent
 

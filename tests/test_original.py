@@ -65,7 +65,7 @@ def test_own_fixtures_translate_original_keys(tmp_path: Path):
 
 
 def test_nodefaults_is_not_a_channel(tmp_path: Path):
-    from pmpm.channel import LocalChannel, search_order
+    from pmpm.channel.local import LocalChannel, search_order
 
     order = search_order(LocalChannel(tmp_path / "ch"), ["conda-forge", "nodefaults"])
     assert order == [(tmp_path / "ch").as_uri(), "conda-forge"]
@@ -361,7 +361,7 @@ def test_debian_orig_tarball_through_the_mirror_builds_catalogue_fftw(tmp_path: 
     from sources_fixture import debian_orig_tarball
 
     from pmpm import resources
-    from pmpm.yamlio import read_yaml
+    from pmpm.stack.yamlio import read_yaml
 
     tarball = debian_orig_tarball(cache_root(), *FFTW)
     entry = read_yaml(resources.catalogue_dir() / "fftw.yml")

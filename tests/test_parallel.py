@@ -132,7 +132,7 @@ def test_the_cpu_gate_is_published_in_one_go_before_any_other_build_starts(tmp_p
     metadata only and published together: one re-index, not one per archspec name. Each build
     script counts the gate files the channel lists when it runs."""
     from pmpm import api
-    from pmpm.channel import LocalChannel
+    from pmpm.channel.local import LocalChannel
 
     count = ("grep -o '\"_x86_64-microarch-level-[^\"]*[.]conda\"' "
              f"'{tmp_path}/local-channel/noarch/repodata.json' | sort -u | wc -l > \"$PREFIX/share/gates\"")
@@ -158,7 +158,7 @@ def test_the_cpu_gate_is_published_in_one_go_before_any_other_build_starts(tmp_p
         else:
             monkeypatch.delenv(variable, raising=False)
     recipes = api.recipe_set([Path("stack.yml")])
-    report = api.build(recipes, api.BuildOptions(channel=tmp_path / "local-channel", jobs=2))
+    report = api.build(recipes, api.BuildOptions.of(channel=tmp_path / "local-channel", jobs=2))
     gates = [r for r in report.results if r.job.name == "_x86_64-microarch-level"]
     assert len(gates) > 30 and {r.status for r in gates} == {"built"}
     assert published[0] == sorted(f"{r.job.label}.conda" for r in gates)  # one publish, first

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import STACKS, install_env, pmpm
-from pmpm.rebuild import DirtyWorkspace, sync_tree
+from pmpm.builder.rebuild import DirtyWorkspace, sync_tree
 
 pytestmark = pytest.mark.slow
 V3 = ("--variant", "march=x86-64-v3")

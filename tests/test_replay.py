@@ -59,7 +59,7 @@ def test_a_replay_loads_neither_engine_nor_validator(demo):
     code = ("import sys, runpy; sys.argv = ['pmpm', 'build', 'demo.yml']\n"
             "try:\n    runpy.run_module('pmpm', run_name='__main__')\nexcept SystemExit:\n    pass\n")
     probe = (code.replace("runpy.run_module('pmpm', run_name='__main__')",
-                          "from pmpm.cli import cli; cli.main(standalone_mode=False)")
+                          "from pmpm.cli.main import cli; cli.main(standalone_mode=False)")
              + "print(sorted(m for m in ('rattler_build', 'rattler', 'pydantic', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=demo, capture_output=True, text=True, check=True)
     assert REPLAYED in out.stderr

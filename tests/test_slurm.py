@@ -22,7 +22,7 @@ def cluster(tmp_path_factory):
     why = slurm_cluster.unavailable()
     if why:
         pytest.skip(why)
-    from pmpm import microarch
+    from pmpm.variants import microarch
 
     features = "avx2" if microarch.host_level() >= 3 else "sse2"
     started = slurm_cluster.start(tmp_path_factory.mktemp("slurm"), features)
@@ -85,6 +85,24 @@ def test_resubmitting_submits_nothing_up_to_date(demo, cluster):
     proc = pmpm("build", root / "demo.yml", "--variant", "march=x86-64,x86-64-v3", "--executor", "slurm",
                 cwd=root, env=cluster.env)
     assert "submitted 0 Slurm job(s); 5 of 5 package × variant(s) up to date" in proc.stdout, proc.stdout
+
+
+def test_force_no_ccache_keep_going_and_no_test_reach_every_job(demo, cluster):
+    """Issue 23: the jobs' command lines were written by hand and dropped these four, so a
+    `--force` submission rebuilt nothing (every job reported its unit up to date)."""
+    root, _ = demo
+    channel = root / "local-channel"
+    before = {p.name: p.stat().st_mtime_ns for p in channel.glob("linux-64/*.conda")}
+    proc = pmpm("build", root / "demo.yml", "--variant", "march=x86-64,x86-64-v3", "--executor", "slurm", "--wait",
+                "--force", "--no-ccache", "-k", "--no-test", cwd=root, env=cluster.env)
+    jobs = _jobs(proc.stdout)
+    assert "libkern-x86-64" in jobs and "kern-cli-x86-64-v3" in jobs, proc.stdout
+    for unit in jobs:
+        script = (root / ".pmpm" / "slurm" / f"{unit}.sh").read_text()
+        for flag in ("--force", "--no-ccache", "--keep-going", "--no-test"):
+            assert flag in script, (unit, flag, script)
+    after = {p.name: p.stat().st_mtime_ns for p in channel.glob("linux-64/*.conda")}
+    assert set(after) == set(before) and all(after[name] > before[name] for name in before), (before, after)
 
 
 def test_native_resolves_on_the_compute_node_and_sbatch_args_pass_through(cluster, tmp_path):

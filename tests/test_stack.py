@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import REPO, pmpm
-from pmpm.stack import load_stack
+from pmpm.stack.model import load_stack
 
 
 def _stack(tmp_path, body: str):
@@ -53,7 +53,7 @@ def test_pypi_source_without_sha256_is_pinned_through_pip(tmp_path):
 
 
 def test_environment_summary_is_cached_by_content_and_never_hides_errors(tmp_path, monkeypatch):
-    from pmpm.environment import summarize
+    from pmpm.envs.environment import summarize
     from pmpm.errors import StackError
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

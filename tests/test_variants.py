@@ -9,9 +9,9 @@ from pathlib import Path
 import archspec.cpu
 import pytest
 
-from pmpm import microarch
+from pmpm.variants import microarch
 from pmpm.errors import VariantError
-from pmpm.variants import resolve_variants
+from pmpm.variants.resolve import resolve_variants
 
 
 @pytest.mark.parametrize("given, archspec_name, march, level", [
@@ -189,15 +189,15 @@ def test_standard_and_declared_keys_are_accepted():
 
 
 def test_the_repo_default_config_is_valid():
-    from pmpm.variants import DEFAULT_CBC, load_cbc
+    from pmpm.variants.resolve import DEFAULT_CBC, load_cbc
 
     assert load_cbc(DEFAULT_CBC)[0]  # every key of it passes the check below
     assert resolve_variants().values["python"] == ["3.11"]
 
 
 def test_keys_used_by_a_stacks_packages(tmp_path):
-    from pmpm.stack import load_stack
-    from pmpm.variants import keys_used_by
+    from pmpm.stack.model import load_stack
+    from pmpm.variants.resolve import keys_used_by
 
     (tmp_path / "src").mkdir()
     stack = tmp_path / "stack.yml"
@@ -210,7 +210,7 @@ def test_keys_used_by_a_stacks_packages(tmp_path):
 
 
 def test_keys_used_by_hand_written_recipes(tmp_path):
-    from pmpm.variants import recipe_keys
+    from pmpm.variants.resolve import recipe_keys
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("package: {name: x, version: '1'}\nbuild:\n  script: make ${{ blas_flavour }}\n"

@@ -1,0 +1,401 @@
+"""Build a `RecipeSet` × its variants into the local channel.
+
+This module schedules the plan (see `plan`): a job per package × variant, run by the chosen
+engine (see `pmpm.engines`) into a private output directory, with one log per build.
+Successful packages are published into the channel (see `channel`). A failed build or
+recipe test publishes nothing; with `keep_going` its dependents are skipped and the rest
+goes on. It never renders a stack: recipes on disk are its input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..channel.local import LocalChannel, search_order, warm_indexer
+from ..engines.base import BuildRequest, Cause, Engine, EngineFailure, Phase, phase_of, plan_recipe
+from ..engines.registry import engine_for, out_of_process
+from ..errors import RecipeError
+from ..options import BuildOptions
+from ..runtime import RUNTIME
+from ..state import StateDir
+from ..variants import microarch
+from .environ import build_environ
+from .plan import Job, plan, select
+from .processes import stop_children
+from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, tree_digest
+from .report import BuildReport, JobResult, Reporter, Silent, Status
+
+if TYPE_CHECKING:
+    from ..recipes.render import RecipeSet
+
+LOG_TAIL = 40
+
+
+def _warm_indexer_meanwhile() -> None:
+    """Get py-rattler's indexer ready in the background while this process only waits for an
+    engine worker: its import and first run (~30 + ~25 ms) are then off the critical path of
+    the publish that follows a quick `--dirty` build. Called once the worker runs the job (see
+    `_Log.phase`): started earlier, the import took the interpreter from the job's preparation."""
+    RUNTIME.once("warm-indexer", warm_indexer)
+
+
+class _Log:
+    """One build's log file; phases and lines go on to the reporter."""
+
+    def __init__(self, path: Path, job: Job, reporter: Reporter, on_engine_start=None):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.job, self.reporter = path, job, reporter
+        self.on_engine_start = on_engine_start  # called at the engine's first phase
+        self.file = open(path, "w", buffering=1, errors="replace")
+        self.script_start: float | None = None
+        self.script_end: float | None = None
+        self.in_script = False
+
+    def phase(self, text: str) -> None:
+        if self.on_engine_start is not None:
+            self.on_engine_start, started = None, self.on_engine_start
+            started()
+        self.in_script = phase_of(text) is Phase.SCRIPT
+        self.reporter.phase(self.job, text)
+
+    def write(self, line: str) -> None:
+        if self.in_script:
+            now = time.perf_counter()
+            self.script_start = self.script_start or now
+            self.script_end = now
+        self.file.write(line + "\n")
+        self.reporter.output(self.job, line)
+
+    @property
+    def script_seconds(self) -> float:
+        return (self.script_end - self.script_start) if self.script_start else 0.0
+
+    def tail(self, lines: int = LOG_TAIL) -> str:
+        return "\n".join(self.path.read_text(errors="replace").splitlines()[-lines:])
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+
+
+@dataclass
+class _Built:
+    """A build whose script and tests passed, not yet published."""
+
+    job: Job
+    files: list[Path]
+    scratch: Path | None  # its private output, removed once published
+    digest: str
+    replace: bool  # --force: publish over the channel's file of the same name
+    log: _Log
+    seconds: float
+
+
+class Builder:
+    """Runs a plan: the CPU gate first (published in one go), then engine per job, publish per
+    success, skip dependents of failures."""
+
+    def __init__(self, recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None,
+                 engine: Engine | None = None):
+        self.recipe_set = recipe_set
+        self.options = options
+        self.engine = engine or engine_for(options.engine.engine, solver=options.engine.solver)
+        self.channel = LocalChannel(options.channels.channel)
+        self.reporter = reporter or Silent()
+        self.channels = search_order(self.channel, recipe_set.channels, options.channels.upstream,
+                                     override=options.channels.override_channels, offline=options.channels.offline)
+        self.state = StateDir.at(options.state_dir)
+        self.environ = build_environ(options.settings)  # what every build's environment gets (see `environ`)
+        self._tree_digests: dict[Path, str] = {}  # every variant of a package shares its source tree
+        self._remover: ThreadPoolExecutor | None = None  # see `_discard`
+        self._publishing = threading.Lock()
+        self._interrupted = False
+        self._worker = out_of_process(self.engine, options.settings.jobs)  # see `_engine`
+        self._worker_jobs = 0  # the plan's jobs for it not yet run (see `_warm`, `_engine_done`)
+        self._counting = threading.Lock()
+
+    def run(self, jobs: list[Job]) -> BuildReport:
+        self.state.create()
+        for path, pid in self.state.remove_stale():
+            _say(f"removed {path} (left by pmpm process {pid}, which is gone)")
+        self.channel.ensure()
+        self.reporter.planned(jobs)
+        results: dict[str, JobResult] = {}
+        failed_names: set[str] = set()
+        pending = [job for job in jobs if job.name != microarch.GATE_PACKAGE]
+        running: dict[Future, Job] = {}
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.settings.jobs))
+        self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmpm-discard")
+        self._worker_jobs = sum(self._engine(job) is self._worker for job in jobs)
+        if self.options.settings.dirty or self.options.settings.force:  # builds will run: start the engine's workers meanwhile
+            self._warm()
+
+        def record(result: JobResult) -> None:
+            results[result.job.label] = result
+            if result.status is Status.FAILED:
+                failed_names.add(result.job.name)
+
+        try:
+            gate = [job for job in jobs if job.name == microarch.GATE_PACKAGE]
+            if gate:  # in the pool, like every build: the main thread stays free to take Ctrl-C
+                future = pool.submit(self._build_gate, gate)
+                while not _settled([future]):
+                    pass
+                for result in future.result():
+                    record(self._finish(result))
+            while pending or running:
+                for job in self._ready(pending, running.values(), self.options.settings.jobs - len(running)):
+                    pending.remove(job)
+                    blocked = [d for d in job.deps if d in failed_names]
+                    if blocked or (failed_names and not self.options.settings.keep_going):
+                        why = f"dependency {blocked[0]} failed" if blocked else "an earlier build failed"
+                        record(self._finish(JobResult(job, Status.SKIPPED, message=why)))
+                        failed_names.add(job.name)
+                        continue
+                    running[pool.submit(self._build_one, job)] = job
+                if not running:
+                    continue
+                for future in _settled(running):
+                    running.pop(future)
+                    record(self._finish(future.result()))
+        except BaseException:
+            # Ctrl-C (or a fatal error): start nothing new, stop the running engines and their build
+            # scripts' processes, and leave without waiting for them. Publishing is atomic, so the
+            # channel holds only complete packages; the next run clears what they leave behind.
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._remover.shutdown(wait=False, cancel_futures=True)
+            stop_children()
+            # A publish is a copy, a rename and a re-index under the channel lock: let one that is
+            # under way finish (a fraction of a second) and none start after, so the process does
+            # not end between a rename and its re-index.
+            if self._publishing.acquire(timeout=30):
+                self._interrupted = True
+                self._publishing.release()
+            raise
+        finally:
+            if self._worker is not self.engine:
+                self._worker.close()
+        pool.shutdown(wait=True)
+        self._remover.shutdown(wait=True)
+        return BuildReport([results[j.label] for j in jobs], self.channel.path, dict(self._tree_digests))
+
+    @staticmethod
+    def _ready(pending: list[Job], running, slots: int) -> list[Job]:
+        """Up to `slots` jobs whose local dependencies (every variant of them) are all finished.
+        Variants of one package may run side by side: each job has its own output and work dir.
+        Only free slots are filled, so an interrupt leaves nothing queued behind it."""
+        unfinished = {j.name for j in running} | {j.name for j in pending}
+        ready = []
+        for job in pending:
+            if len(ready) >= max(slots, 0):
+                break
+            if not any(d in unfinished for d in job.deps):
+                ready.append(job)
+        return ready
+
+    def _finish(self, result: JobResult) -> JobResult:
+        self.reporter.finished(result)
+        return result
+
+    def _build_gate(self, jobs: list[Job]) -> list[JobResult]:
+        """The CPU gate's builds, before any other: a package's test environment installs its gate
+        build from the channel. They are metadata only (~60 ms each, in process), so they are
+        published together: one re-index instead of one per archspec name (33). Their private
+        outputs (a few files each) go at once: removed in the background, they would change
+        `.pmpm/` while the next build's engine copies a `path: .` source ("Could not walk dir")."""
+        outcomes = []
+        for job in jobs:
+            if self._interrupted:
+                raise KeyboardInterrupt
+            outcomes.append(self._produce(job))
+        built = [outcome for outcome in outcomes if isinstance(outcome, _Built)]
+        published = iter(self._publish(built, background=False) if built else [])
+        return [outcome if isinstance(outcome, JobResult) else next(published) for outcome in outcomes]
+
+    def _build_one(self, job: Job) -> JobResult:
+        outcome = self._produce(job)
+        return outcome if isinstance(outcome, JobResult) else self._publish([outcome])[0]
+
+    def _produce(self, job: Job) -> JobResult | _Built:
+        """Build `job` unless it is up to date: its files, not yet published, or why there are none."""
+        start = time.perf_counter()
+        digest = self._fingerprint(job)
+        # --force rebuilds the stack's packages; the CPU gate is pmpm's own archspec data, never stale.
+        force = self.options.settings.force and job.name != microarch.GATE_PACKAGE
+        if not force and self._up_to_date(job, digest):
+            return JobResult(job, Status.UP_TO_DATE, files=[self.channel.path / job.channel_key],
+                             seconds=time.perf_counter() - start)
+        remote = [url for url in job.planned.source_urls if not url.startswith("file:")]
+        if self.options.channels.offline and remote:
+            return JobResult(job, Status.FAILED, seconds=time.perf_counter() - start,
+                             message=f"--offline: the source {', '.join(remote)} needs the network and pmpm keeps "
+                                     "no copy of it (build once online, or use a file:// or path: source)")
+        self._warm()
+        in_worker = self._engine(job) is self._worker
+        log = _Log(self.state.log(job.label), job, self.reporter, _warm_indexer_meanwhile if in_worker else None)
+        self.reporter.started(job, log.path)
+        # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
+        runnable = int(job.variant.get("microarch_level", 1)) <= microarch.host_level()
+        try:
+            # --dirty reuses a local source tree; a recipe without one (the CPU gate) has nothing to reuse.
+            run = self._run_dirty if self.options.settings.dirty and job.planned.source_paths else self._run_clean
+            files, scratch = run(job, self.options.settings.test and runnable, log)
+        except EngineFailure as exc:  # the log is line-buffered: tail() sees it all
+            return JobResult(job, Status.FAILED, seconds=time.perf_counter() - start, log=log.path,
+                             script_seconds=log.script_seconds, message=f"{self._explain(job, exc)}\n{log.tail()}")
+        finally:
+            log.close()
+            if in_worker:
+                self._engine_done()
+        return _Built(job, files, scratch, digest, force, log, time.perf_counter() - start)
+
+    def _publish(self, built: list[_Built], background: bool = True) -> list[JobResult]:
+        """Publish these builds' files into the channel at once, each with its fingerprint; their
+        private outputs are removed then (see `_discard`), or meanwhile in the `background`."""
+        start = time.perf_counter()
+        try:
+            with self._publishing:  # an interrupt waits for a publish under way (see `run`)
+                if self._interrupted:
+                    raise KeyboardInterrupt
+                published, identical = self.channel.publish_new(
+                    [file for b in built for file in b.files], fingerprints={b.job.channel_key: b.digest for b in built},
+                    replace=any(b.replace for b in built))
+        finally:
+            for b in built:
+                if b.scratch is not None:
+                    self._discard(b.scratch, background)
+        share = (time.perf_counter() - start) / len(built)
+        results, files = [], iter(published)
+        for b in built:
+            # Another pmpm published the same inputs while this one built: its package stands.
+            results.append(JobResult(b.job, Status.UP_TO_DATE if identical else Status.BUILT, files=[next(files) for _ in b.files],
+                                     seconds=b.seconds + share, script_seconds=b.log.script_seconds, log=b.log.path,
+                                     message="published meanwhile by another pmpm process" if identical else ""))
+        return results
+
+    def _discard(self, scratch: Path, background: bool = True) -> None:
+        """Remove a published build's private output (its build, host and test prefixes) while the
+        next builds run: thousands of unlinks need not wait on the critical path. `run` waits for
+        them before returning; a killed process's leftovers go with `StateDir.remove_stale`."""
+        if self._remover is None or not background:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            self._remover.submit(shutil.rmtree, scratch, ignore_errors=True)
+
+    def _explain(self, job: Job, failure: EngineFailure) -> str:
+        """The engine's one-line error, made specific when the network is to blame."""
+        from .. import network  # only after a failure: a healthy build never loads urllib
+
+        if failure.cause is Cause.RESOLVE:
+            down = [f"{url} ({why})" for url in self.channels if (why := network.channel_problem(url))]
+            if down:
+                return f"cannot reach channel {'; '.join(down)} (check the URL, the network or proxy; or drop it)"
+            return (f"{failure.message}: cannot resolve the build or host requirements; "
+                    f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)")
+        if failure.cause is Cause.DOWNLOAD:
+            failed = [f"{url}: {why}" for url in job.planned.source_urls if (why := network.problem(url))]
+            if failed:
+                return f"cannot download the source {'; '.join(failed)}"
+        return failure.message
+
+    def _request(self, job: Job, output_dir: Path, test: bool, dirty: bool = False,
+                 work_dir: Path | None = None) -> BuildRequest:
+        variants = self.recipe_set.variants
+        return BuildRequest(output_dir=output_dir, channels=self.channels, test=test, dirty=dirty,
+                            variant_file=self.recipe_set.config, work_dir=work_dir, variants=variants.values,
+                            zip_keys=variants.zip_keys, origin_recipe=job.recipe, environ=self.environ)
+
+    def _run_clean(self, job: Job, test: bool, log: _Log) -> tuple[list[Path], Path | None]:
+        """A fresh build in a private output directory (removed once published)."""
+        private = self.state.output(job.label)
+        shutil.rmtree(private, ignore_errors=True)
+        return self._engine(job).build(job.planned, self._request(job, private, test), log), private
+
+    def _run_dirty(self, job: Job, test: bool, log: _Log) -> tuple[list[Path], Path | None]:
+        """Rebuild in the package × variant's persistent workspace (see `rebuild`)."""
+        from filelock import FileLock  # only --dirty locks here: no import cost for other builds
+
+        workspace = DirtyWorkspace(self.state.dirty(job.name, job.build_string))
+        workspace.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(workspace.root / "lock")):
+            recipe = workspace.prepare(job.recipe, job.planned.source_paths, job.planned.kind)
+            variants = self.recipe_set.variants
+            rendered = next((p for p in plan_recipe(recipe, variants.values, variants.zip_keys)
+                             if p.build_string == job.build_string), None)
+            if rendered is None:
+                raise RecipeError(f"--dirty could not reproduce build {job.build_string} from {recipe}")
+            for old in workspace.output_dir.glob("*/*.conda"):
+                old.unlink()
+            request = self._request(job, workspace.output_dir, test, dirty=True, work_dir=workspace.root / "croot")
+            return self._engine(job).build(rendered, request, log), None
+
+    def _engine(self, job: Job) -> Engine:
+        """py-rattler-build holds the interpreter for a whole build: a SIGINT could not reach pmpm
+        while a build script runs, and threads would not overlap. So every build runs it in a
+        worker process, except the CPU gate's (no script, a tenth of a second each)."""
+        return self.engine if job.name == microarch.GATE_PACKAGE else self._worker
+
+    def _warm(self) -> None:
+        """Start the worker processes before the first build needs one (their start-up overlaps
+        the CPU gate's builds and the fingerprints): only once some build is known to run."""
+        warm = getattr(self._worker, "warm", None)
+        if warm is not None and self._worker_jobs:
+            warm()
+
+    def _engine_done(self) -> None:
+        """After the plan's last job for the workers, they leave while it is published (~8 ms)."""
+        with self._counting:
+            self._worker_jobs -= 1
+            last = self._worker_jobs == 0
+        dismiss = getattr(self._worker, "dismiss", None)
+        if last and dismiss is not None:
+            dismiss()
+
+    def _fingerprint(self, job: Job) -> str:
+        specs = [*job.planned.requirements["build"], *job.planned.requirements["host"]]
+        digests = [self._tree_digest(path) for path in job.planned.source_paths]
+        digests += [hashlib.sha256(p.read_bytes()).hexdigest() for p in job.planned.patch_files if p.is_file()]
+        return fingerprint(recipe_text=job.recipe.read_text(), variant=job.variant, source_digests=digests,
+                           environment=resolved_environment(specs, self.channels), engine=self.engine.name)
+
+    def _tree_digest(self, path: Path) -> str:
+        if path not in self._tree_digests:
+            self._tree_digests[path] = tree_digest(path)
+        return self._tree_digests[path]
+
+    def up_to_date(self, job: Job) -> bool:
+        """Whether the channel holds `job`'s package built from exactly these inputs."""
+        return self._up_to_date(job, self._fingerprint(job))
+
+    def _up_to_date(self, job: Job, digest: str) -> bool:
+        return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == digest
+
+
+def _say(line: str) -> None:
+    import sys
+
+    print(f"pmpm: {line}", file=sys.stderr, flush=True)
+
+
+def _settled(futures) -> set[Future]:
+    """Those of `futures` done within a tenth of a second: the main thread wakes often enough to
+    take Ctrl-C at once (builds run in worker processes or pool threads, see `Builder._engine`)."""
+    done, _ = wait(list(futures), timeout=0.1, return_when=FIRST_COMPLETED)
+    return done
+
+
+def build(recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None,
+          only: list[str] = ()) -> BuildReport:
+    """`pmpm build`: every recipe × variant of `recipe_set` (or those of the `only` packages),
+    dependencies first, into the local channel."""
+    jobs = plan(recipe_set)
+    return Builder(recipe_set, options, reporter).run(select(jobs, list(only)) if only else jobs)
+
+

@@ -1,0 +1,45 @@
+"""click options derived from the declarations in `pmpm.options`: the only place they are spelled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ..options import Flag, flags, from_params
+
+
+def declared(*groups: type) -> Callable:
+    """A decorator adding every option of `groups`, in declaration order, to a click command."""
+    def decorate(function: Callable) -> Callable:
+        for group in reversed(groups):
+            for f, flag in reversed(list(flags(group))):
+                function = _click_option(f.name, f.default, flag)(function)
+        return function
+    return decorate
+
+
+def _click_option(name: str, default: Any, flag: Flag) -> Callable:
+    common: dict[str, Any] = {"help": flag.help}
+    if flag.metavar:
+        common["metavar"] = flag.metavar
+    if flag.negated:
+        return click.option(flag.long, name, flag_value=False, default=True, **common)
+    if isinstance(default, bool):
+        return click.option(*flag.names, name, is_flag=True, **common)
+    if flag.envvar:
+        common["envvar"] = flag.envvar
+    kind: Any = (click.Choice(flag.choices) if flag.choices else click.Path(path_type=Path) if flag.path
+                 else click.IntRange(flag.minimum) if flag.minimum is not None else None)
+    if isinstance(default, tuple):
+        return click.option(*flag.names, name, multiple=True, type=kind, **common)
+    shown = default is not None
+    return click.option(*flag.names, name, type=kind, default=default, show_default=shown, **common)
+
+
+def take(group: type, params: dict[str, Any]) -> Any:
+    """The group's options out of a command's parameters (removed from `params`)."""
+    names = [f.name for f, _ in flags(group)]
+    mine = {name: params.pop(name) for name in names if name in params}
+    return from_params(group, mine)

@@ -1,0 +1,111 @@
+"""Reproduction check: does an environment hold exactly what a lock file froze?
+
+Conda packages are compared by (name, version, build, sha256) of their conda-meta records
+against the lock's; every file a record lists in `paths_data` is hashed and compared with
+`sha256_in_prefix` (the file after prefix replacement) or else `sha256` (the file as
+packaged). pip packages are compared by name and version, and their files against the
+dist-info RECORD hashes pip wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .bundle import sha256_of
+from ..errors import SolveError
+from .lock import canonical, read_lock
+
+
+@dataclass
+class VerifyReport:
+    missing: list[str] = field(default_factory=list)     # locked, not installed
+    extra: list[str] = field(default_factory=list)       # installed, not locked
+    different: list[str] = field(default_factory=list)   # same name, other version/build/sha256
+    modified: list[str] = field(default_factory=list)    # files whose content changed
+    deleted: list[str] = field(default_factory=list)     # files a package installed, gone
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.different or self.modified or self.deleted)
+
+    def lines(self) -> list[str]:
+        return [f"{what}: {item}" for what in ("missing", "extra", "different", "modified", "deleted")
+                for item in getattr(self, what)]
+
+
+def _identity(name, version, build, sha256) -> str:
+    return f"{name} {version} {build} sha256:{sha256}"
+
+
+def verify(prefix: Path, lock_path: Path) -> VerifyReport:
+    prefix = Path(prefix).absolute()
+    if not (prefix / "conda-meta").is_dir():
+        raise SolveError(f"{prefix}: not a conda environment (no conda-meta/)")
+    locked = read_lock(lock_path)
+    report = VerifyReport()
+    installed = {}
+    for meta in sorted((prefix / "conda-meta").glob("*.json")):
+        record = json.loads(meta.read_text())
+        installed[record["name"]] = record
+        _check_files(prefix, record, report)
+    expected = {r.name.normalized: _identity(r.name.normalized, r.version, r.build, r.sha256.hex()) for r in locked.records}
+    got = {n: _identity(n, r["version"], r["build"], r.get("sha256")) for n, r in installed.items()}
+    _compare(expected, got, report)
+    pip_expected = {w.name: f"{w.name} {w.version} (pip)" for w in locked.wheels}
+    pip_got = _pip_packages(prefix, {canonical(n) for n in installed}, report)
+    _compare(pip_expected, pip_got, report)
+    return report
+
+
+def _compare(expected: dict[str, str], got: dict[str, str], report: VerifyReport) -> None:
+    report.missing += [expected[n] for n in sorted(expected.keys() - got.keys())]
+    report.extra += [got[n] for n in sorted(got.keys() - expected.keys())]
+    report.different += [f"{got[n]} (locked: {expected[n]})" for n in sorted(expected.keys() & got.keys())
+                         if expected[n] != got[n]]
+
+
+def _check_files(prefix: Path, record: dict, report: VerifyReport) -> None:
+    for entry in record.get("paths_data", {}).get("paths", []):
+        path = prefix / entry["_path"]
+        if not path.exists() and not path.is_symlink():
+            report.deleted.append(f"{entry['_path']} ({record['name']})")
+        elif entry.get("path_type") != "softlink" and not path.is_symlink():
+            wanted = entry.get("sha256_in_prefix") or entry.get("sha256")
+            if wanted and sha256_of(path) != wanted:
+                report.modified.append(f"{entry['_path']} ({record['name']})")
+
+
+def _pip_packages(prefix: Path, conda_names: set[str], report: VerifyReport) -> dict[str, str]:
+    """Packages pip installed (INSTALLER says pip), their RECORD hashes checked."""
+    found = {}
+    for installer in prefix.glob("lib/python*/site-packages/*.dist-info/INSTALLER"):
+        if installer.read_text().strip() != "pip":
+            continue
+        dist = installer.parent
+        name, version = dist.name[: -len(".dist-info")].rsplit("-", 1)
+        name = canonical(name)
+        if name in conda_names:
+            continue
+        found[name] = f"{name} {version} (pip)"
+        _check_record(dist, name, report)
+    return found
+
+
+def _check_record(dist: Path, name: str, report: VerifyReport) -> None:
+    site = dist.parent
+    for line in (dist / "RECORD").read_text().splitlines():
+        path, _, rest = line.partition(",")
+        digest = rest.split(",", 1)[0]
+        if not digest.startswith("sha256="):
+            continue  # RECORD itself, INSTALLER, .pyc files pip compiled
+        file = (site / path).resolve()
+        if not file.is_file():
+            report.deleted.append(f"{path} ({name})")
+            continue
+        actual = base64.urlsafe_b64encode(hashlib.sha256(file.read_bytes()).digest()).rstrip(b"=").decode()
+        if actual != digest[len("sha256="):]:
+            report.modified.append(f"{path} ({name})")

@@ -1,0 +1,1 @@
+"""Running a plan elsewhere: units of package × variant (`units`), Slurm jobs and CI workflows."""

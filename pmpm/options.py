@@ -1,0 +1,184 @@
+"""Every option, declared once.
+
+Each group is a frozen, keyword-only dataclass; each field carries its command-line spelling
+(`Flag`). From these declarations come the click options (`pmpm.cli.params`), the API's
+keywords (the dataclasses themselves), the replay key (`key`) and the command line of a Slurm
+or CI job (`to_argv`), so a new option reaches all four or none. A negated flag (`--no-test`)
+sets its field to False; a repeatable one is a tuple.
+
+This module imports nothing heavy: every CLI start-up reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+ENGINES = ("rattler-build", "conda-build", "rattler-build-exe")
+SOLVERS = ("classic", "libmamba")
+DEFAULT_CHANNEL = Path("local-channel")
+DEFAULT_RECIPES = Path("recipes")
+STATE_DIR = Path(".pmpm")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How one field is spelled on the command line."""
+
+    names: tuple[str, ...]          # e.g. ("-c", "--upstream"); the last is the long form
+    help: str
+    metavar: str | None = None
+    envvar: str | None = None
+    choices: tuple[str, ...] | None = None
+    negated: bool = False           # `--no-test` stores False into `test`
+    minimum: int | None = None
+    path: bool = False              # a filesystem path (made absolute for jobs and the replay key)
+
+    @property
+    def long(self) -> str:
+        return self.names[-1]
+
+
+def _option(default: Any, *names: str, help: str, **flag: Any) -> Any:
+    return field(default=default, metadata={"flag": Flag(tuple(names), help, **flag)})
+
+
+VARIANT_HELP = ("Override a variant key, e.g. march=znver3; KEY=a,b builds a matrix. Repeatable. An unknown "
+                "KEY is an error: declare keys of your own in the stack's _pmpm.variant_keys.")
+CONFIG_HELP = "Extra conda_build_config.yaml, merged after the defaults and the stack's. Repeatable."
+MIRROR_HELP = ("Take every remote source from this mirror (filled by `pmpm fetch`), never from upstream; "
+               "env PMPM_SOURCE_MIRROR.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecipeOptions:
+    """What decides the recipes: variant overrides, extra configs, where sources come from."""
+
+    variants: tuple[str, ...] = _option((), "--variant", help=VARIANT_HELP, metavar="KEY=VALUE")
+    variant_configs: tuple[Path, ...] = _option((), "-m", "--variant-config", help=CONFIG_HELP, path=True)
+    source_mirror: str | None = _option(None, "--source-mirror", help=MIRROR_HELP, metavar="DIR|URL",
+                                        envvar="PMPM_SOURCE_MIRROR")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelOptions:
+    """Where packages are published and looked up."""
+
+    channel: Path = _option(DEFAULT_CHANNEL, "--channel", path=True,
+                            help="The local channel: packages are published into it and it is searched first.")
+    upstream: tuple[str, ...] = _option((), "-c", "--upstream", metavar="CHANNEL",
+                                        help="Extra channel (name, URL or directory), searched after the local one. "
+                                             "Repeatable.")
+    override_channels: bool = _option(False, "--override-channels",
+                                      help="Ignore the stack's channels; use only the local channel and -c.")
+    offline: bool = _option(False, "--offline", help="No network: only file:// channels and directories, and sources "
+                            "that are local or already in pmpm's cache (others fail at once, named).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSettings:
+    """How the builds run."""
+
+    keep_going: bool = _option(False, "-k", "--keep-going", help="Continue past a failure; its dependents are skipped.")
+    jobs: int = _option(1, "-j", "--jobs", minimum=1, help="Build up to N independent packages at once.")
+    test: bool = _option(True, "--no-test", negated=True, help="Skip the recipes' tests.")
+    dirty: bool = _option(False, "--dirty", help="Reuse each package's previous build tree: after a small source "
+                          "edit only what changed recompiles.")
+    force: bool = _option(False, "--force", help="Rebuild packages even when they are up to date.")
+    ccache: bool = _option(True, "--no-ccache", negated=True, envvar="PMPM_NO_CCACHE",
+                           help="Compile without pmpm's compiler cache (ccache, under pmpm's user cache; used when "
+                                "installed); env PMPM_NO_CCACHE=1.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """Who builds."""
+
+    engine: str = _option("rattler-build", "--engine", choices=ENGINES,
+                          help="Who builds: rattler-build (py-rattler-build, in process), conda-build (your `conda "
+                               "build`, from $CONDA_EXE or PATH) or rattler-build-exe (a rattler-build executable on "
+                               "PATH).")
+    solver: str | None = _option(None, "--solver", choices=SOLVERS,
+                                 help="conda-build's solver (--engine conda-build); libmamba needs "
+                                      "conda-libmamba-solver, the supported successor of boa's archived `conda "
+                                      "mambabuild`.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    """Everything `pmpm build` is told besides its targets: channels, settings and engine."""
+
+    channels: ChannelOptions = ChannelOptions()
+    settings: BuildSettings = BuildSettings()
+    engine: EngineOptions = EngineOptions()
+    state_dir: Path = STATE_DIR
+
+    @classmethod
+    def of(cls, **keywords: Any) -> "BuildOptions":
+        """From flat keywords, each a field of one group: `BuildOptions.of(jobs=2, force=True)`."""
+        groups = {"channels": ChannelOptions, "settings": BuildSettings, "engine": EngineOptions}
+        taken: dict[str, Any] = {}
+        for name, group in groups.items():
+            mine = {f.name: keywords.pop(f.name) for f in dataclasses.fields(group) if f.name in keywords}
+            taken[name] = group(**mine)
+        return cls(**taken, **keywords)
+
+    def replace(self, **keywords: Any) -> "BuildOptions":
+        """A copy with some flat keywords changed (`options.replace(force=True)`)."""
+        flat = {f.name: getattr(group, f.name) for group in (self.channels, self.settings, self.engine)
+                for f in dataclasses.fields(group)}
+        return BuildOptions.of(**{**flat, **keywords}, state_dir=keywords.pop("state_dir", self.state_dir))
+
+
+def flags(group: type) -> Iterator[tuple[dataclasses.Field, Flag]]:
+    """Each field of an option group with its command-line spelling."""
+    for f in dataclasses.fields(group):
+        if "flag" in f.metadata:
+            yield f, f.metadata["flag"]
+
+
+def from_params(group: type, params: dict[str, Any]) -> Any:
+    """The group built from parsed command-line parameters (click's, keyed by field name)."""
+    values = {}
+    for f, flag in flags(group):
+        if f.name not in params:
+            continue
+        value = params[f.name]
+        values[f.name] = tuple(value or ()) if isinstance(f.default, tuple) else value
+    return group(**values)
+
+
+def to_argv(options: Any, *, absolute: bool = True) -> list[str]:
+    """The command-line arguments that reproduce `options` (defaults left out), e.g. for a Slurm
+    job: `parse(to_argv(o)) == o` for every group (tested). Paths are made absolute: a job runs
+    from another directory, or another node."""
+    argv: list[str] = []
+    for f, flag in flags(type(options)):
+        value = getattr(options, f.name)
+        if value == f.default:
+            continue
+        if flag.negated or isinstance(value, bool):
+            argv.append(flag.long)
+        elif isinstance(value, tuple):
+            argv += [f"{flag.long}={_text(v, flag, absolute)}" for v in value]
+        else:
+            argv.append(f"{flag.long}={_text(value, flag, absolute)}")
+    return argv
+
+
+def _text(value: Any, flag: Flag, absolute: bool) -> str:
+    return str(Path(value).absolute()) if flag.path and absolute else str(value)
+
+
+def key(*groups: Any) -> dict[str, Any]:
+    """What identifies these options in a replay record: every field, paths absolute."""
+    out: dict[str, Any] = {}
+    for options in groups:
+        for f, flag in flags(type(options)):
+            value = getattr(options, f.name)
+            if flag.path:
+                value = [str(Path(v).absolute()) for v in value] if isinstance(value, tuple) else str(Path(value).absolute())
+            out[f"{type(options).__name__}.{f.name}"] = value
+    return out

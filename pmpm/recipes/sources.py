@@ -1,0 +1,113 @@
+"""PyPI sources: `pypi: NAME==VERSION` as the sdist pip fetched, by `file://` URL and sha256.
+
+pip already knows how the user reaches PyPI (index URL, extra indexes, find-links, proxies,
+certificates, from pip.conf and PIP_* variables), so pmpm asks pip to download the sdist and
+hands the engine that very file: a recipe never names pypi.org, which a mirror would 404.
+
+The cache under `~/.cache/pmpm/sdists/` is content-addressed and safe for concurrent pmpm
+processes: `sha256/<digest>/<file>` is only ever created by an atomic rename of a complete
+download, and `index/<name>==<version>.json` (written the same way) remembers which digest a
+requirement resolved to. A stack that gives sha256 is served by digest without asking pip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import user_cache
+from ..errors import StackError
+
+_FIX_INDEX = "check the name and version, and which index pip uses: pip config list"
+
+
+@dataclass(frozen=True)
+class Sdist:
+    filename: str
+    sha256: str
+    path: Path
+
+    @property
+    def url(self) -> str:
+        return self.path.as_uri()
+
+
+def resolve_sdist(requirement: str, sha256: str | None = None, *, offline: bool = False) -> Sdist:
+    """The sdist of `name==version` (with this sha256, if given): from the cache, else through pip."""
+    store = user_cache("sdists")
+    expected = sha256.lower() if sha256 else None
+    sdist = (_by_digest(store, expected) if expected else None) or _by_requirement(store, requirement)
+    if sdist is None and offline:
+        raise StackError(f"--offline: the sdist of {requirement} is not in pmpm's cache ({store})",
+                         fix="render or build once online, or drop --offline")
+    if sdist is None:
+        sdist = _download(store, requirement)
+    if expected and sdist.sha256 != expected:
+        raise StackError(f"pypi source {requirement}: the stack gives sha256 {expected} but the sdist pip fetched "
+                         f"({sdist.filename}) has {sdist.sha256}",
+                         fix="correct sha256 in the stack, or check which index pip uses: pip config list")
+    return sdist
+
+
+def _by_digest(store: Path, digest: str) -> Sdist | None:
+    directory = store / "sha256" / digest
+    files = sorted(directory.iterdir()) if directory.is_dir() else []
+    return Sdist(files[0].name, digest, files[0]) if files else None
+
+
+def _index_entry(store: Path, requirement: str) -> Path:
+    name, _, version = requirement.partition("==")
+    return store / "index" / f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}.json"
+
+
+def _by_requirement(store: Path, requirement: str) -> Sdist | None:
+    try:
+        entry = json.loads(_index_entry(store, requirement).read_text())
+        path = store / "sha256" / entry["sha256"] / entry["filename"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent, or another process's half-written index predating atomic writes
+    return Sdist(entry["filename"], entry["sha256"], path) if path.is_file() else None
+
+
+def _download(store: Path, requirement: str) -> Sdist:
+    """pip download into a private directory, then publish by rename: concurrent runs never see half a file."""
+    (store / "tmp").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store / "tmp") as tmp:
+        # --no-binary NAME, not :all:, which would build the sdist's build backend from source too.
+        name = requirement.split("==")[0]
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", name, "--no-deps",
+                               "--disable-pip-version-check", "-q", "-d", tmp, requirement],
+                              capture_output=True, text=True)
+        files = list(Path(tmp).iterdir())
+        if proc.returncode or len(files) != 1:
+            raise StackError(f"cannot fetch the sdist of {requirement} through pip: {_pip_reason(proc.stderr)}",
+                             fix=_FIX_INDEX)
+        with open(files[0], "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        target = store / "sha256" / digest / files[0].name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(files[0], target)
+    _write_atomically(_index_entry(store, requirement), json.dumps({"filename": target.name, "sha256": digest}))
+    return Sdist(target.name, digest, target)
+
+
+def _pip_reason(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if any("No module named pip" in line for line in lines):
+        return "pip is not installed in pmpm's Python"
+    return next((line for line in lines if line.lower().startswith("error")), lines[-1] if lines else "no sdist downloaded")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
