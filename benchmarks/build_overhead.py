@@ -45,10 +45,17 @@ def generate(root: Path, count: int) -> Path:
         src.mkdir()
         (src / "CMakeLists.txt").write_text(
             f"cmake_minimum_required(VERSION 3.16)\nproject(lib{i} C)\nadd_library(lib{i} lib{i}.c)\n"
-            f"install(TARGETS lib{i})\n")
+            f"install(TARGETS lib{i})\n"
+        )
         (src / f"lib{i}.c").write_text(
-            f"double lib{i}_scale(double *x, int n) {{ double s = 0; for (int j = 0; j < n; j++) s += {i + 1} * x[j]; return s; }}\n")
-        lines += [f"    - name: lib{i}", "      version: \"1.0\"", f"      source: {{path: lib{i}}}", "      kind: cmake"]
+            f"double lib{i}_scale(double *x, int n) {{ double s = 0; for (int j = 0; j < n; j++) s += {i + 1} * x[j]; return s; }}\n"
+        )
+        lines += [
+            f"    - name: lib{i}",
+            "      version: \"1.0\"",
+            f"      source: {{path: lib{i}}}",
+            "      kind: cmake",
+        ]
         if i:
             lines.append(f"      depends: [lib{i - 1}]")
         lines.append(f"      tests: {{commands: [test -f $PREFIX/lib/liblib{i}.so]}}")
@@ -91,12 +98,14 @@ os._exit(0)
 
 def engine_alone(root: Path, rounds: int) -> None:
     """pmpm build vs the raw py-rattler-build script on the same rendered recipes, interleaved."""
-    proc = subprocess.run([sys.executable, "-m", "pmpm", "render", "stack.yml"], cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pmpm", "render", "stack.yml"], cwd=root, capture_output=True, text=True
+    )
     if proc.returncode:
         sys.exit(proc.stderr)
     walls: dict[str, list[float]] = {"pmpm": [], "raw": []}
     for n in range(rounds):
-        for tool in (("raw", "pmpm") if n % 2 else ("pmpm", "raw")):
+        for tool in ("raw", "pmpm") if n % 2 else ("pmpm", "raw"):
             channel = root / f"chan-{tool}-{n}"
             if tool == "pmpm":
                 # --no-ccache: the raw engine compiles every round, so pmpm must too
@@ -113,17 +122,20 @@ def engine_alone(root: Path, rounds: int) -> None:
     assert set(walls["pmpm-count"]) == set(walls["raw-count"]), walls  # the same packages both ways
     pmpm, raw = statistics.median(walls["pmpm"]), statistics.median(walls["raw"])
     ratio = pmpm / raw
-    print(f"same rendered recipes ({walls['pmpm-count'][0]} packages, CPU gate included), {rounds} interleaved rounds, "
-          f"medians: pmpm build {pmpm:.2f}s, raw py-rattler-build {raw:.2f}s, ratio {ratio:.2f}x "
-          f"(target <= 1.1x): {'PASS' if ratio <= 1.1 else 'FAIL'}")
+    print(
+        f"same rendered recipes ({walls['pmpm-count'][0]} packages, CPU gate included), {rounds} interleaved rounds, "
+        f"medians: pmpm build {pmpm:.2f}s, raw py-rattler-build {raw:.2f}s, ratio {ratio:.2f}x "
+        f"(target <= 1.1x): {'PASS' if ratio <= 1.1 else 'FAIL'}"
+    )
 
 
 def pmpm_build(root: Path, *args: str | Path) -> tuple[float, dict]:
     """`pmpm build ARGS --json` in a fresh process, as a user runs it: wall time and report.
     Shared by the other benchmarks (noop.py, parallel_variants.py)."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pmpm", "build", *map(str, args), "--json"],
-                          cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pmpm", "build", *map(str, args), "--json"], cwd=root, capture_output=True, text=True
+    )
     wall = time.perf_counter() - start
     if proc.returncode:
         sys.exit(proc.stderr)
@@ -140,15 +152,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         stack = generate(root, args.packages)
-        runs = [("cold (new channel, CPU-gate packages published too)", ()),
-                ("warm (--force: rebuild into the same channel)", ("--force", "--no-ccache"))]
+        runs = [
+            ("cold (new channel, CPU-gate packages published too)", ()),
+            ("warm (--force: rebuild into the same channel)", ("--force", "--no-ccache")),
+        ]
         for label, extra in runs:
             wall, report = pmpm_build(root, stack, "-j", args.jobs, *extra)
             built = [p for p in report["packages"] if p["status"] == "built"]
             script = sum(p["script_seconds"] for p in built)
             per = (wall - script) / len(built)
-            print(f"{label}: {len(built)} packages, wall {wall:.2f}s, build scripts {script:.2f}s, "
-                  f"pmpm overhead {per:.2f}s/package (target <= 1.0 s)")
+            print(
+                f"{label}: {len(built)} packages, wall {wall:.2f}s, build scripts {script:.2f}s, "
+                f"pmpm overhead {per:.2f}s/package (target <= 1.0 s)"
+            )
         engine_alone(root, args.rounds)
 
 

@@ -28,8 +28,13 @@ sys.path.insert(0, str(REPO / "tests"))
 
 def pmpm(*args, cwd: Path, env: dict | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pmpm", *map(str, args)], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, **(env or {})})
+    subprocess.run(
+        [sys.executable, "-m", "pmpm", *map(str, args)],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+    )
     return time.perf_counter() - start
 
 
@@ -66,7 +71,9 @@ def main() -> None:
                 cache = {"XDG_CACHE_HOME": str(root / f"cache-{way}-{n}")}
                 prefix = root / f"env-{way}-{n}"
                 if way == "from-bundle":
-                    times[way].append(pmpm("create", "--from-bundle", root / "bundle", "-p", prefix, cwd=root, env=cache))
+                    times[way].append(
+                        pmpm("create", "--from-bundle", root / "bundle", "-p", prefix, cwd=root, env=cache)
+                    )
                 else:
                     times[way].append(pmpm("create", stack, "-p", prefix, cwd=root, env=cache))
         bundled = size(root / "bundle")

@@ -39,10 +39,18 @@ def generate(root: Path, count: int, files: int) -> Path:
     for i in range(count):
         # One pipeline, not a loop of 2 x `files` forks per package.
         # 9000 random bytes per file are 12,000 base64 characters, ~158 lines of 76.
-        script = (f"mkdir -p $PREFIX/share/p{i} && head -c {9000 * files} /dev/urandom | base64 "
-                  f"| split -l 158 -d -a 4 - $PREFIX/share/p{i}/data")
-        lines += [f"    - name: p{i:02d}", "      version: \"1.0\"", "      source: {path: .}", "      kind: script",
-                  "      noarch: generic", f"      script: [\"{script}\"]"]
+        script = (
+            f"mkdir -p $PREFIX/share/p{i} && head -c {9000 * files} /dev/urandom | base64 "
+            f"| split -l 158 -d -a 4 - $PREFIX/share/p{i}/data"
+        )
+        lines += [
+            f"    - name: p{i:02d}",
+            "      version: \"1.0\"",
+            "      source: {path: .}",
+            "      kind: script",
+            "      noarch: generic",
+            f"      script: [\"{script}\"]",
+        ]
         if i:
             lines.append(f"      depends: [p{i - 1:02d}]")
     (root / "stack.yml").write_text("\n".join(lines) + "\n")
@@ -65,8 +73,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         stack = generate(root, args.packages, args.files)
-        subprocess.run([sys.executable, "-m", "pmpm", "build", str(stack), "--no-test", "-j", "2"], cwd=root,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "pmpm", "build", str(stack), "--no-test", "-j", "2"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
         channel = (root / "local-channel").as_uri()
         specs = [f"p{i:02d}" for i in range(args.packages)]
         times: dict[tuple[str, str], list[float]] = {}
@@ -80,20 +92,36 @@ def main() -> None:
                     if tool == "raw":
                         seconds = timed([sys.executable, "-c", RAW, channel, str(prefix), str(cache), *specs])
                     else:
-                        seconds = timed([sys.executable, "-m", "pmpm", "create", str(stack), "-p", str(prefix),
-                                         "--channel", str(root / "local-channel")], {"XDG_CACHE_HOME": str(cache)})
+                        seconds = timed(
+                            [
+                                sys.executable,
+                                "-m",
+                                "pmpm",
+                                "create",
+                                str(stack),
+                                "-p",
+                                str(prefix),
+                                "--channel",
+                                str(root / "local-channel"),
+                            ],
+                            {"XDG_CACHE_HOME": str(cache)},
+                        )
                     installed = len(list((prefix / "conda-meta").glob("*.json")))
                     assert installed == args.packages, installed
                     times.setdefault((cache_kind, tool), []).append(seconds)
         results = {key: min(values[1:] if key[0] == "warm" else values) for key, values in times.items()}
-    print(f"create an environment of {args.packages} packages ({args.files} files of 12 KB each) from a local channel; "
-          f"min of {args.repeat} interleaved fresh processes (warm: the first run fills each tool's cache)")
+    print(
+        f"create an environment of {args.packages} packages ({args.files} files of 12 KB each) from a local channel; "
+        f"min of {args.repeat} interleaved fresh processes (warm: the first run fills each tool's cache)"
+    )
     ok = True
     for cache_kind, target in (("cold", 1.1), ("warm", 1.15)):
         raw, mine = results[(cache_kind, "raw")], results[(cache_kind, "pmpm")]
         ok &= mine / raw <= target
-        print(f"  {cache_kind} cache: raw py-rattler {raw:.3f}s, pmpm create {mine:.3f}s, ratio {mine / raw:.2f}x "
-              f"(target <= {target}x): {'PASS' if mine / raw <= target else 'FAIL'}")
+        print(
+            f"  {cache_kind} cache: raw py-rattler {raw:.3f}s, pmpm create {mine:.3f}s, ratio {mine / raw:.2f}x "
+            f"(target <= {target}x): {'PASS' if mine / raw <= target else 'FAIL'}"
+        )
     sys.exit(0 if ok else 1)
 
 

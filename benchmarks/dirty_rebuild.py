@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_overhead import compile_pmpm, generate as generate_ten  # noqa: E402
+from build_overhead import compile_pmpm  # noqa: E402
+from build_overhead import generate as generate_ten
 
 HEADER = "#include <math.h>\n#include <stddef.h>\n"
 # One group of numerical kernels; a unit repeats it GROUPS times (~150 lines), about the size of a
@@ -52,7 +53,9 @@ double u{name}_mix(double v) {{ return sin(v) * cos(v * {a}) + exp(-v * v) + u{n
 
 
 def unit_source(i: int) -> str:
-    groups = [UNIT.format(name=f"{i}" if g == 0 else f"{i}_{g}", i=i + g, a=1 + i / 100 + g / 1000) for g in range(GROUPS)]
+    groups = [
+        UNIT.format(name=f"{i}" if g == 0 else f"{i}_{g}", i=i + g, a=1 + i / 100 + g / 1000) for g in range(GROUPS)
+    ]
     return HEADER + "".join(groups)
 
 
@@ -62,40 +65,51 @@ def generate(root: Path, units: int, kind: str = "cmake") -> Path:
     for i in range(units):
         (src / "src" / f"u{i:03d}.c").write_text(unit_source(i))
     (src / "test.c").write_text(
-        "#include <stdio.h>\n#include <stddef.h>\n" + "".join(f"double u{i:d}_mix(double);\n" for i in range(units)) +
-        "int main(void) { double s = 0;\n" + "".join(f"  s += u{i}_mix(0.5);\n" for i in range(units)) +
-        '  printf("%f\\n", s); return 0; }\n')
+        "#include <stdio.h>\n#include <stddef.h>\n"
+        + "".join(f"double u{i:d}_mix(double);\n" for i in range(units))
+        + "int main(void) { double s = 0;\n"
+        + "".join(f"  s += u{i}_mix(0.5);\n" for i in range(units))
+        + '  printf("%f\\n", s); return 0; }\n'
+    )
     names = [f"src/u{i:03d}.c" for i in range(units)]
     if kind == "cmake":
         (src / "CMakeLists.txt").write_text(
             "cmake_minimum_required(VERSION 3.16)\nproject(biglib C)\nfile(GLOB UNITS src/*.c)\n"
             "add_library(big ${UNITS})\ntarget_link_libraries(big m)\nadd_executable(bigtest test.c)\n"
-            "target_link_libraries(bigtest big)\ninstall(TARGETS big bigtest)\n")
+            "target_link_libraries(bigtest big)\ninstall(TARGETS big bigtest)\n"
+        )
     elif kind == "meson":
         (src / "meson.build").write_text(
             "project('biglib', 'c')\nm = meson.get_compiler('c').find_library('m')\n"
             f"big = library('big', {names!r}, dependencies: m, install: true)\n"
-            "executable('bigtest', 'test.c', link_with: big, install: true, install_rpath: get_option('prefix') / 'lib')\n")
+            "executable('bigtest', 'test.c', link_with: big, install: true, install_rpath: get_option('prefix') / 'lib')\n"
+        )
     elif kind == "autotools":
         (src / "configure.ac").write_text(
             "AC_INIT([biglib], [1.0])\nAM_INIT_AUTOMAKE([foreign subdir-objects])\nAC_PROG_CC\nLT_INIT\n"
-            "AC_CONFIG_FILES([Makefile])\nAC_OUTPUT\n")
+            "AC_CONFIG_FILES([Makefile])\nAC_OUTPUT\n"
+        )
         (src / "Makefile.am").write_text(
             "lib_LTLIBRARIES = libbig.la\nlibbig_la_SOURCES = " + " ".join(names) + "\nlibbig_la_LIBADD = -lm\n"
-            "bin_PROGRAMS = bigtest\nbigtest_SOURCES = test.c\nbigtest_LDADD = libbig.la\n")
+            "bin_PROGRAMS = bigtest\nbigtest_SOURCES = test.c\nbigtest_LDADD = libbig.la\n"
+        )
         subprocess.run(["autoreconf", "-fi"], cwd=src, check=True, capture_output=True)  # as a release tarball ships
     else:
         raise ValueError(kind)
     stack = root / "big.yml"
-    stack.write_text("name: big\nchannels: []\ndependencies: []\n_pmpm:\n  packages:\n"
-                     f"    - name: biglib\n      version: \"1.0\"\n      source: {{path: biglib}}\n      kind: {kind}\n"
-                     "      tests: {commands: [bigtest]}\n")
+    stack.write_text(
+        "name: big\nchannels: []\ndependencies: []\n_pmpm:\n  packages:\n"
+        f"    - name: biglib\n      version: \"1.0\"\n      source: {{path: biglib}}\n      kind: {kind}\n"
+        "      tests: {commands: [bigtest]}\n"
+    )
     return stack
 
 
-INCREMENTAL = {"cmake": lambda tree: ["cmake", "--build", tree],
-               "meson": lambda tree: ["meson", "compile", "-C", tree],
-               "autotools": lambda tree: ["make", "-C", tree]}
+INCREMENTAL = {
+    "cmake": lambda tree: ["cmake", "--build", tree],
+    "meson": lambda tree: ["meson", "compile", "-C", tree],
+    "autotools": lambda tree: ["make", "-C", tree],
+}
 # How each kind's build script traces its incremental build command (templates/kinds/*.sh.j2).
 TRACED = {"cmake": "+ cmake --build ", "meson": "+ ninja -C ", "autotools": "+ make -j"}
 
@@ -114,15 +128,22 @@ def timed_dirty(pmpm: list, kind: str, cwd: Path) -> tuple[float, float, float]:
     (the install) does; the install step from there to py-rattler-build's "Copying done!", which
     it prints once the script has ended."""
     start = time.perf_counter()
-    proc = subprocess.Popen([*pmpm, "build", "--dirty", "-v"], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*pmpm, "build", "--dirty", "-v"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     marks: list[float] = []
     lines = []
     for line in proc.stdout:
         lines.append(line)
         text = line.split("| ", 1)[-1]  # -v prefixes each build log line with its package
-        if (len(marks) == 0 and text.startswith(TRACED[kind]) or len(marks) == 1 and text.startswith("+ ")
-                or len(marks) == 2 and text.startswith("Copying done")):
+        if (
+            len(marks) == 0
+            and text.startswith(TRACED[kind])
+            or len(marks) == 1
+            and text.startswith("+ ")
+            or len(marks) == 2
+            and text.startswith("Copying done")
+        ):
             marks.append(time.perf_counter())
     wall = time.perf_counter() - start
     if proc.wait() or len(marks) < 3:
@@ -170,8 +191,13 @@ def measure(root: Path, units: int, kind: str, rounds: int) -> tuple[float, ...]
         for side in (by_pmpm, by_hand) if n % 2 == 0 else (by_hand, by_pmpm):
             side(n)
     extra = statistics.median(d - i for d, i in zip(dirty, incremental))
-    return (clean, statistics.median(dirty), statistics.median(incremental), extra,
-            *(statistics.median(part) for part in zip(*split)))
+    return (
+        clean,
+        statistics.median(dirty),
+        statistics.median(incremental),
+        extra,
+        *(statistics.median(part) for part in zip(*split)),
+    )
 
 
 def main() -> None:
@@ -194,18 +220,22 @@ def main() -> None:
         timed([*pmpm, "build", ten_stack], ten)
         noop = min(timed([*pmpm, "build", ten_stack], ten) for _ in range(3))
     lines = unit_source(0).count("\n")
-    print(f"{args.units} translation units of {lines} lines + test program, march=x86-64-v3, "
-          f"medians of {args.rounds} interleaved one-file edits, "
-          f"{Path('/proc/cpuinfo').read_text().count('processor')} cores")
+    print(
+        f"{args.units} translation units of {lines} lines + test program, march=x86-64-v3, "
+        f"medians of {args.rounds} interleaved one-file edits, "
+        f"{Path('/proc/cpuinfo').read_text().count('processor')} cores"
+    )
     ok = True
     for kind, (clean, dirty, incremental, extra, step, install, rest) in results.items():
         passed = extra <= 0.5 and dirty <= 0.15 * clean
         ok &= passed
-        print(f"  {kind:9s} clean {clean:6.2f} s | --dirty one .c {dirty:5.2f} s = {dirty / clean:5.1%} of clean "
-              f"(target <= 15%) | build system alone {incremental:5.2f} s, pmpm adds {extra:+.2f} s (paired) "
-              f"(target <= 0.5 s): {'PASS' if passed else 'FAIL'}\n"
-              f"            inside --dirty: build step {step:5.2f} s, install step {install:5.2f} s, "
-              f"pmpm and the engine {rest:5.2f} s")
+        print(
+            f"  {kind:9s} clean {clean:6.2f} s | --dirty one .c {dirty:5.2f} s = {dirty / clean:5.1%} of clean "
+            f"(target <= 15%) | build system alone {incremental:5.2f} s, pmpm adds {extra:+.2f} s (paired) "
+            f"(target <= 0.5 s): {'PASS' if passed else 'FAIL'}\n"
+            f"            inside --dirty: build step {step:5.2f} s, install step {install:5.2f} s, "
+            f"pmpm and the engine {rest:5.2f} s"
+        )
     print(f"  no-op, 10 packages {noop:6.2f} s (target <= 0.25 s): {'PASS' if noop <= 0.25 else 'FAIL'}")
     ok &= noop <= 0.25
     sys.exit(0 if ok else 1)

@@ -57,8 +57,7 @@ def pmpm(*args: str, cwd: Path) -> float:
 
 
 def build_with_pmpm(root: Path, recipes: Path, engine: str) -> float:
-    return pmpm("build", str(recipes), "--engine", engine, "--force", "--channel", str(root / f"ch-{engine}"),
-                cwd=root)
+    return pmpm("build", str(recipes), "--engine", engine, "--force", "--channel", str(root / f"ch-{engine}"), cwd=root)
 
 
 def build_with_conda(root: Path, recipes: Path) -> float:
@@ -72,8 +71,18 @@ def build_with_conda(root: Path, recipes: Path) -> float:
     start = time.perf_counter()
     asyncio.run(index_fs(out, write_zst=False, write_shards=False))
     for name in [*manifest.get("gates", []), *manifest["packages"]]:
-        argv = [conda(), "build", str(recipes / name), "-m", str(recipes / "conda_build_config.yaml"),
-                "--output-folder", str(out), "--override-channels", "-c", out.as_uri()]
+        argv = [
+            conda(),
+            "build",
+            str(recipes / name),
+            "-m",
+            str(recipes / "conda_build_config.yaml"),
+            "--output-folder",
+            str(out),
+            "--override-channels",
+            "-c",
+            out.as_uri(),
+        ]
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode:
             sys.exit(f"{' '.join(argv)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")

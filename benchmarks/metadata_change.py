@@ -31,8 +31,13 @@ TARGET = 0.15
 
 def build(root: Path, env: dict, *extra: str) -> float:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pmpm", "build", "big.yml", "--json", *extra], cwd=root,
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pmpm", "build", "big.yml", "--json", *extra],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     wall = time.perf_counter() - start
     if proc.returncode:
         sys.exit(proc.stderr)
@@ -54,19 +59,24 @@ def main() -> None:
         build(root, env)  # fills the cache
         times: dict[str, list[float]] = {"metadata": [], "clean": []}
         for n in range(args.rounds):
-            for what in (("metadata", "clean") if n % 2 == 0 else ("clean", "metadata")):
+            for what in ("metadata", "clean") if n % 2 == 0 else ("clean", "metadata"):
                 if what == "metadata":
                     text = stack.read_text()
-                    stack.write_text(text.replace("      tests:", f"      about: {{summary: revision {n}}}\n      tests:")
-                                     if "about:" not in text else text.replace(f"revision {n - 1}", f"revision {n}"))
+                    stack.write_text(
+                        text.replace("      tests:", f"      about: {{summary: revision {n}}}\n      tests:")
+                        if "about:" not in text
+                        else text.replace(f"revision {n - 1}", f"revision {n}")
+                    )
                     times[what].append(build(root, env))
                 else:
                     times[what].append(build(root, env, "--force", "--no-ccache"))
     meta, clean = statistics.median(times["metadata"]), statistics.median(times["clean"])
     ratio = meta / clean
-    print(f"{args.units}-unit CMake package, {args.rounds} interleaved rounds (medians): clean build {clean:.2f}s, "
-          f"about.summary changed {meta:.2f}s = {ratio:.1%} of clean (target <= {TARGET:.0%}): "
-          f"{'PASS' if ratio <= TARGET else 'FAIL'}")
+    print(
+        f"{args.units}-unit CMake package, {args.rounds} interleaved rounds (medians): clean build {clean:.2f}s, "
+        f"about.summary changed {meta:.2f}s = {ratio:.1%} of clean (target <= {TARGET:.0%}): "
+        f"{'PASS' if ratio <= TARGET else 'FAIL'}"
+    )
     sys.exit(0 if ratio <= TARGET else 1)
 
 

@@ -28,9 +28,15 @@ def generate(root: Path, count: int, chain: int = 10) -> Path:
         src = root / f"lib{i}"
         src.mkdir()
         (src / "CMakeLists.txt").write_text(
-            f"cmake_minimum_required(VERSION 3.16)\nproject(lib{i} C)\nadd_library(lib{i} lib{i}.c)\ninstall(TARGETS lib{i})\n")
+            f"cmake_minimum_required(VERSION 3.16)\nproject(lib{i} C)\nadd_library(lib{i} lib{i}.c)\ninstall(TARGETS lib{i})\n"
+        )
         (src / f"lib{i}.c").write_text(f"int lib{i}_f(int x) {{ return x + {i}; }}\n")
-        lines += [f"    - name: lib{i}", "      version: \"1.0\"", f"      source: {{path: lib{i}}}", "      kind: cmake"]
+        lines += [
+            f"    - name: lib{i}",
+            "      version: \"1.0\"",
+            f"      source: {{path: lib{i}}}",
+            "      kind: cmake",
+        ]
         if i % chain:
             lines.append(f"      depends: [lib{i - 1}]")
     stack = root / "stack.yml"
@@ -63,8 +69,10 @@ def main() -> None:
         best = min(times[count])
         passed = best <= target
         ok &= passed
-        print(f"no-op pmpm build, {count:3d} packages: {best:.3f} s (min of {args.repeat}), target <= {target} s: "
-              f"{'PASS' if passed else 'FAIL'}")
+        print(
+            f"no-op pmpm build, {count:3d} packages: {best:.3f} s (min of {args.repeat}), target <= {target} s: "
+            f"{'PASS' if passed else 'FAIL'}"
+        )
     sys.exit(0 if ok else 1)
 
 

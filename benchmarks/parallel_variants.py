@@ -26,19 +26,32 @@ TARGET = 1.6
 
 
 def generate(root: Path, groups: int) -> Path:
-    lines = ["name: par", "channels: []", "dependencies: []", "_pmpm:",
-             "  variants: {march: [x86-64, x86-64-v3]}", "  packages:"]
+    lines = [
+        "name: par",
+        "channels: []",
+        "dependencies: []",
+        "_pmpm:",
+        "  variants: {march: [x86-64, x86-64-v3]}",
+        "  packages:",
+    ]
     for name in ("alpha", "beta"):
         src = root / name
         src.mkdir()
         body = "#include <math.h>\n#include <stddef.h>\n" + "".join(
-            UNIT.format(name=f"{name}_{g}", i=g, a=1 + g / 1000) for g in range(groups))
+            UNIT.format(name=f"{name}_{g}", i=g, a=1 + g / 1000) for g in range(groups)
+        )
         (src / f"{name}.c").write_text(body)
         (src / "CMakeLists.txt").write_text(
             f"cmake_minimum_required(VERSION 3.16)\nproject({name} C)\nadd_library({name} {name}.c)\n"
-            f"target_link_libraries({name} m)\ninstall(TARGETS {name})\n")
-        lines += [f"    - name: {name}", "      version: \"1.0\"", f"      source: {{path: {name}}}", "      kind: cmake",
-                  f"      tests: {{commands: [test -f $PREFIX/lib/lib{name}.so]}}"]
+            f"target_link_libraries({name} m)\ninstall(TARGETS {name})\n"
+        )
+        lines += [
+            f"    - name: {name}",
+            "      version: \"1.0\"",
+            f"      source: {{path: {name}}}",
+            "      kind: cmake",
+            f"      tests: {{commands: [test -f $PREFIX/lib/lib{name}.so]}}",
+        ]
     (root / "stack.yml").write_text("\n".join(lines) + "\n")
     return root / "stack.yml"
 
@@ -56,12 +69,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         generate(root, args.groups)
-        subprocess.run([sys.executable, "-m", "pmpm", "build", "stack.yml", "-j", "2"], cwd=root, check=True,
-                       capture_output=True)  # the CPU gate packages once, outside the timing
+        subprocess.run(
+            [sys.executable, "-m", "pmpm", "build", "stack.yml", "-j", "2"], cwd=root, check=True, capture_output=True
+        )  # the CPU gate packages once, outside the timing
         walls: dict[int, list[float]] = {1: [], 2: []}
         scripts: dict[int, list[float]] = {1: [], 2: []}
         for n in range(args.rounds):
-            for jobs in ((1, 2) if n % 2 == 0 else (2, 1)):
+            for jobs in (1, 2) if n % 2 == 0 else (2, 1):
                 wall, report = build(root, jobs)
                 built = [p for p in report["packages"] if p["name"] in ("alpha", "beta")]
                 assert [p["status"] for p in built] == ["built"] * 4, built

@@ -23,9 +23,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-from python_fixture import cache_root, write_stack  # noqa: E402
-
 import archspec.cpu  # noqa: E402
+from python_fixture import cache_root, write_stack  # noqa: E402
 
 TIMER = """
 import sys, time, pykern
@@ -37,8 +36,13 @@ print(best, *pykern.isa())
 
 
 def pmpm(*args, cwd: Path, env: dict | None = None) -> None:
-    subprocess.run([sys.executable, "-m", "pmpm", *map(str, args)], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, **(env or {})})
+    subprocess.run(
+        [sys.executable, "-m", "pmpm", *map(str, args)],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def main() -> None:
@@ -60,22 +64,37 @@ def main() -> None:
         prefixes = []
         for march, cpu in variants:
             prefix = work / f"env-{cpu}"
-            pmpm("create", stack, "-p", prefix, "--channel", work / "local-channel", *upstream, cwd=work,
-                 env={"CONDA_OVERRIDE_ARCHSPEC": cpu})
+            pmpm(
+                "create",
+                stack,
+                "-p",
+                prefix,
+                "--channel",
+                work / "local-channel",
+                *upstream,
+                cwd=work,
+                env={"CONDA_OVERRIDE_ARCHSPEC": cpu},
+            )
             prefixes.append((march, prefix))
         # This machine's CPU time is noisy: interleave the variants over rounds and keep each one's best.
         best: dict[str, tuple[float, str]] = {}
         for _ in range(args.rounds):
             for march, prefix in prefixes:
-                out = subprocess.run([prefix / "bin" / "python", "-c", TIMER, str(args.n), str(args.reps)],
-                                     capture_output=True, text=True, check=True).stdout.split()
+                out = subprocess.run(
+                    [prefix / "bin" / "python", "-c", TIMER, str(args.n), str(args.reps)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
                 seconds = float(out[0])
                 if march not in best or seconds < best[march][0]:
                     best[march] = (seconds, out[1])
         results = [(march, *best[march]) for march, _ in prefixes]
     base = results[0][1]
-    print(f"pykern.saxpy(n={args.n}, reps={args.reps}) on {host.name} ({host.generic.name}), "
-          f"best of {args.rounds} interleaved rounds x 5:")
+    print(
+        f"pykern.saxpy(n={args.n}, reps={args.reps}) on {host.name} ({host.generic.name}), "
+        f"best of {args.rounds} interleaved rounds x 5:"
+    )
     for march, seconds, isa in results:
         print(f"  march={march:10s} isa={isa:7s} {seconds * 1000:8.1f} ms   speed-up x{base / seconds:.2f}")
 

@@ -23,8 +23,14 @@ import slurm_cluster  # noqa: E402
 
 def pmpm(*args: str, cwd: Path, env: dict | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pmpm", *args], cwd=cwd, env={**os.environ, **(env or {})},
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "pmpm", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return time.perf_counter() - start
 
 
@@ -43,10 +49,24 @@ def main() -> None:
             for mode in ("local", "slurm"):
                 (root / mode).mkdir()
             local = pmpm("build", str(stack), "--variant", args.variant, "-j", "2", cwd=root / "local")
-            slurm = pmpm("build", str(stack), "--variant", args.variant, "--executor", "slurm", "--wait",
-                         cwd=root / "slurm", env=cluster.env)
-            status = subprocess.run([sys.executable, "-m", "pmpm", "status"], cwd=root / "slurm",
-                                    env={**os.environ, **cluster.env}, capture_output=True, text=True).stdout
+            slurm = pmpm(
+                "build",
+                str(stack),
+                "--variant",
+                args.variant,
+                "--executor",
+                "slurm",
+                "--wait",
+                cwd=root / "slurm",
+                env=cluster.env,
+            )
+            status = subprocess.run(
+                [sys.executable, "-m", "pmpm", "status"],
+                cwd=root / "slurm",
+                env={**os.environ, **cluster.env},
+                capture_output=True,
+                text=True,
+            ).stdout
             sacct = cluster.run("sacct", "--completion", "-o", "JobID,JobName%28,State,ExitCode,Start,End")
             print(f"stack {stack.name} --variant {args.variant}")
             print(f"local  pmpm build -j 2:                  {local:6.1f}s")

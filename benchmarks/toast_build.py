@@ -73,6 +73,7 @@ def versions_in(channels: list[Path]) -> dict[str, list[str]]:
 def _at_least(version: str, floor: str) -> bool:
     def key(v: str) -> tuple[int, ...]:
         return tuple(int(p) for p in v.split(".")[:3] if p.isdigit())
+
     return key(version) >= key(floor)
 
 
@@ -97,12 +98,16 @@ def missing_tools(channels: list[Path]) -> list[str]:
 
 
 def tools_stack(names: list[str]) -> str:
-    lines = ["name: toast-tools", "channels: []", "dependencies: []", "_pmpm:", "  compiler: system",
-             "  packages:"]
+    lines = ["name: toast-tools", "channels: []", "dependencies: []", "_pmpm:", "  compiler: system", "  packages:"]
     for name in names:
         requirement, host = TOOLS[name]
-        lines += [f"    - name: {name}", f'      version: "{requirement.split("==")[1]}"',
-                  f"      source: {{pypi: {requirement}}}", "      kind: python", "      noarch: python"]
+        lines += [
+            f"    - name: {name}",
+            f'      version: "{requirement.split("==")[1]}"',
+            f"      source: {{pypi: {requirement}}}",
+            "      kind: python",
+            "      noarch: python",
+        ]
         reqs = [f"host: [{', '.join(host)}]"] if host else []
         if name in RUN:
             reqs.append(f"run: [{', '.join(RUN[name])}]")
@@ -155,18 +160,28 @@ def pmpm(*args, cwd: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--channel", type=Path, action="append", required=True,
-                        help="A python channel to build on (python, pip, numpy...); repeatable.")
+    parser.add_argument(
+        "--channel",
+        type=Path,
+        action="append",
+        required=True,
+        help="A python channel to build on (python, pip, numpy...); repeatable.",
+    )
     parser.add_argument("--work", type=Path, help="Working directory (default: a new temporary one).")
     parser.add_argument("--render-only", action="store_true", help="Write and render the stacks, build nothing.")
     args = parser.parse_args()
     channels = [c.expanduser().absolute() for c in args.channel]
     for channel in channels:
-        if not (channel / "noarch" / "repodata.json").is_file() and not (channel / "linux-64" / "repodata.json").is_file():
+        if (
+            not (channel / "noarch" / "repodata.json").is_file()
+            and not (channel / "linux-64" / "repodata.json").is_file()
+        ):
             sys.exit(f"{channel}: not a channel (no repodata.json)")
     if "numpy" not in versions_in(channels) and not args.render_only:
-        sys.exit("no numpy in the given channels: build it first (tests/test_python.py's numpy_channel) and pass "
-                 "its channel with another --channel")
+        sys.exit(
+            "no numpy in the given channels: build it first (tests/test_python.py's numpy_channel) and pass "
+            "its channel with another --channel"
+        )
     work = (args.work or Path(tempfile.mkdtemp(prefix="pmpm-toast-"))).absolute()
     work.mkdir(parents=True, exist_ok=True)
     upstream = [part for channel in channels for part in ("-c", channel)]
@@ -181,13 +196,15 @@ def main() -> None:
         if args.render_only:
             pmpm("render", "stack.yml", "-o", "recipes", cwd=work / "tools")
         else:
-            times["tools"] = pmpm("build", "stack.yml", "--channel", tools_channel, "--override-channels", *upstream,
-                                  cwd=work / "tools")
+            times["tools"] = pmpm(
+                "build", "stack.yml", "--channel", tools_channel, "--override-channels", *upstream, cwd=work / "tools"
+            )
             upstream = ["-c", tools_channel, *upstream]
     blas, lapack = host_blas()
     (work / "toast").mkdir(exist_ok=True)
     (work / "toast" / "stack.yml").write_text(
-        TOAST_STACK.format(version=TOAST.split("==")[1], toast=TOAST, blas=blas, lapack=lapack))
+        TOAST_STACK.format(version=TOAST.split("==")[1], toast=TOAST, blas=blas, lapack=lapack)
+    )
     pmpm("render", "stack.yml", "-o", "recipes", cwd=work / "toast")
     if args.render_only:
         print(f"rendered into {work}/tools/recipes and {work}/toast/recipes")

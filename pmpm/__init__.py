@@ -43,8 +43,9 @@ def __getattr__(name: str):
     import importlib
     import importlib.util
 
-    if name != "api" and ((name.startswith("__") and name != "__all__")
-                          or importlib.util.find_spec(f"{__name__}.{name}")):
+    if name != "api" and (
+        (name.startswith("__") and name != "__all__") or importlib.util.find_spec(f"{__name__}.{name}")
+    ):
         # a submodule being imported (`from . import resources`) is not an API name
         raise AttributeError(f"module 'pmpm' has no attribute {name!r}")
 

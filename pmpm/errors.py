@@ -32,8 +32,15 @@ class InputError(PmpmError):
 
     exit_code = 2
 
-    def __init__(self, what: str, *, file: str | None = None, line: int | None = None,
-                 key: str | None = None, fix: str | None = None):
+    def __init__(
+        self,
+        what: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        fix: str | None = None,
+    ):
         self.file, self.line, self.key, self.what, self.fix = file, line, key, what, fix
         super().__init__(self.render())
 
@@ -85,6 +92,14 @@ class SourceError(PmpmError):
     """A source cannot be fetched, or is missing from the source mirror."""
 
 
+def say(line: str) -> None:
+    """A notice pmpm gives while it works (something it cleaned up, a file it set aside): one
+    `pmpm: ...` line on stderr, never on stdout, which `--json` keeps for its report."""
+    import sys
+
+    print(f"pmpm: {line}", file=sys.stderr, flush=True)
+
+
 def human_size(size: float) -> str:
     """A byte count as people read it, for messages: 512 B, 3.2 MiB."""
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -97,8 +112,15 @@ def human_size(size: float) -> str:
 def type_word(value: object) -> str:
     """What a YAML value is, in the words messages use: "a string", "a mapping", "nothing"."""
     # isinstance, not type(): ruamel hands back subclasses (ScalarInt, ScalarFloat, CommentedMap).
-    for kind, word in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
-                       (list, "a list"), (dict, "a mapping"), (type(None), "nothing")):
+    for kind, word in (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a mapping"),
+        (type(None), "nothing"),
+    ):
         if isinstance(value, kind):
             return word
     return type(value).__name__

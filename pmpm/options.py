@@ -27,14 +27,14 @@ STATE_DIR = Path(".pmpm")
 class Flag:
     """How one field is spelled on the command line."""
 
-    names: tuple[str, ...]          # e.g. ("-c", "--upstream"); the last is the long form
+    names: tuple[str, ...]  # e.g. ("-c", "--upstream"); the last is the long form
     help: str
     metavar: str | None = None
     envvar: str | None = None
     choices: tuple[str, ...] | None = None
-    negated: bool = False           # `--no-test` stores False into `test`
+    negated: bool = False  # `--no-test` stores False into `test`
     minimum: int | None = None
-    path: bool = False              # a filesystem path (made absolute for jobs and the replay key)
+    path: bool = False  # a filesystem path (made absolute for jobs and the replay key)
 
     @property
     def long(self) -> str:
@@ -45,11 +45,14 @@ def _option(default: Any, *names: str, help: str, **flag: Any) -> Any:
     return field(default=default, metadata={"flag": Flag(tuple(names), help, **flag)})
 
 
-VARIANT_HELP = ("Override a variant key, e.g. march=znver3; KEY=a,b builds a matrix. Repeatable. An unknown "
-                "KEY is an error: declare keys of your own in the stack's _pmpm.variant_keys.")
+VARIANT_HELP = (
+    "Override a variant key, e.g. march=znver3; KEY=a,b builds a matrix. Repeatable. An unknown "
+    "KEY is an error: declare keys of your own in the stack's _pmpm.variant_keys."
+)
 CONFIG_HELP = "Extra conda_build_config.yaml, merged after the defaults and the stack's. Repeatable."
-MIRROR_HELP = ("Take every remote source from this mirror (filled by `pmpm fetch`), never from upstream; "
-               "env PMPM_SOURCE_MIRROR.")
+MIRROR_HELP = (
+    "Take every remote source from this mirror (filled by `pmpm fetch`), never from upstream; env PMPM_SOURCE_MIRROR."
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,23 +61,37 @@ class RecipeOptions:
 
     variants: tuple[str, ...] = _option((), "--variant", help=VARIANT_HELP, metavar="KEY=VALUE")
     variant_configs: tuple[Path, ...] = _option((), "-m", "--variant-config", help=CONFIG_HELP, path=True)
-    source_mirror: str | None = _option(None, "--source-mirror", help=MIRROR_HELP, metavar="DIR|URL",
-                                        envvar="PMPM_SOURCE_MIRROR")
+    source_mirror: str | None = _option(
+        None, "--source-mirror", help=MIRROR_HELP, metavar="DIR|URL", envvar="PMPM_SOURCE_MIRROR"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChannelOptions:
     """Where packages are published and looked up."""
 
-    channel: Path = _option(DEFAULT_CHANNEL, "--channel", path=True,
-                            help="The local channel: packages are published into it and it is searched first.")
-    upstream: tuple[str, ...] = _option((), "-c", "--upstream", metavar="CHANNEL",
-                                        help="Extra channel (name, URL or directory), searched after the local one. "
-                                             "Repeatable.")
-    override_channels: bool = _option(False, "--override-channels",
-                                      help="Ignore the stack's channels; use only the local channel and -c.")
-    offline: bool = _option(False, "--offline", help="No network: only file:// channels and directories, and sources "
-                            "that are local or already in pmpm's cache (others fail at once, named).")
+    channel: Path = _option(
+        DEFAULT_CHANNEL,
+        "--channel",
+        path=True,
+        help="The local channel: packages are published into it and it is searched first.",
+    )
+    upstream: tuple[str, ...] = _option(
+        (),
+        "-c",
+        "--upstream",
+        metavar="CHANNEL",
+        help="Extra channel (name, URL or directory), searched after the local one. Repeatable.",
+    )
+    override_channels: bool = _option(
+        False, "--override-channels", help="Ignore the stack's channels; use only the local channel and -c."
+    )
+    offline: bool = _option(
+        False,
+        "--offline",
+        help="No network: only file:// channels and directories, and sources "
+        "that are local or already in pmpm's cache (others fail at once, named).",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,26 +101,42 @@ class BuildSettings:
     keep_going: bool = _option(False, "-k", "--keep-going", help="Continue past a failure; its dependents are skipped.")
     jobs: int = _option(1, "-j", "--jobs", minimum=1, help="Build up to N independent packages at once.")
     test: bool = _option(True, "--no-test", negated=True, help="Skip the recipes' tests.")
-    dirty: bool = _option(False, "--dirty", help="Reuse each package's previous build tree: after a small source "
-                          "edit only what changed recompiles.")
+    dirty: bool = _option(
+        False,
+        "--dirty",
+        help="Reuse each package's previous build tree: after a small source edit only what changed recompiles.",
+    )
     force: bool = _option(False, "--force", help="Rebuild packages even when they are up to date.")
-    ccache: bool = _option(True, "--no-ccache", negated=True, envvar="PMPM_NO_CCACHE",
-                           help="Compile without pmpm's compiler cache (ccache, under pmpm's user cache; used when "
-                                "installed); env PMPM_NO_CCACHE=1.")
+    ccache: bool = _option(
+        True,
+        "--no-ccache",
+        negated=True,
+        envvar="PMPM_NO_CCACHE",
+        help="Compile without pmpm's compiler cache (ccache, under pmpm's user cache; used when "
+        "installed); env PMPM_NO_CCACHE=1.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class EngineOptions:
     """Who builds."""
 
-    engine: str = _option("rattler-build", "--engine", choices=ENGINES,
-                          help="Who builds: rattler-build (py-rattler-build, in process), conda-build (your `conda "
-                               "build`, from $CONDA_EXE or PATH) or rattler-build-exe (a rattler-build executable on "
-                               "PATH).")
-    solver: str | None = _option(None, "--solver", choices=SOLVERS,
-                                 help="conda-build's solver (--engine conda-build); libmamba needs "
-                                      "conda-libmamba-solver, the supported successor of boa's archived `conda "
-                                      "mambabuild`.")
+    engine: str = _option(
+        "rattler-build",
+        "--engine",
+        choices=ENGINES,
+        help="Who builds: rattler-build (py-rattler-build, in process), conda-build (your `conda "
+        "build`, from $CONDA_EXE or PATH) or rattler-build-exe (a rattler-build executable on "
+        "PATH).",
+    )
+    solver: str | None = _option(
+        None,
+        "--solver",
+        choices=SOLVERS,
+        help="conda-build's solver (--engine conda-build); libmamba needs "
+        "conda-libmamba-solver, the supported successor of boa's archived `conda "
+        "mambabuild`.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,8 +160,11 @@ class BuildOptions:
 
     def replace(self, **keywords: Any) -> "BuildOptions":
         """A copy with some flat keywords changed (`options.replace(force=True)`)."""
-        flat = {f.name: getattr(group, f.name) for group in (self.channels, self.settings, self.engine)
-                for f in dataclasses.fields(group)}
+        flat = {
+            f.name: getattr(group, f.name)
+            for group in (self.channels, self.settings, self.engine)
+            for f in dataclasses.fields(group)
+        }
         return BuildOptions.of(**{**flat, **keywords}, state_dir=keywords.pop("state_dir", self.state_dir))
 
 
@@ -179,6 +215,10 @@ def key(*groups: Any) -> dict[str, Any]:
         for f, flag in flags(type(options)):
             value = getattr(options, f.name)
             if flag.path:
-                value = [str(Path(v).absolute()) for v in value] if isinstance(value, tuple) else str(Path(value).absolute())
+                value = (
+                    [str(Path(v).absolute()) for v in value]
+                    if isinstance(value, tuple)
+                    else str(Path(value).absolute())
+                )
             out[f"{type(options).__name__}.{f.name}"] = value
     return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import graphlib
 import re
 
-
 NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a conda package name
 
 

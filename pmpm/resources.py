@@ -13,7 +13,9 @@ from pathlib import Path
 
 def _data(name: str) -> Path:
     beside = Path(__file__).parent / "_data" / name
-    if beside.exists():  # pmpm on the file system, what files("pmpm") returns, without importing importlib.resources (~10 ms)
+    if (
+        beside.exists()
+    ):  # pmpm on the file system, what files("pmpm") returns, without importing importlib.resources (~10 ms)
         return beside.resolve()
     from importlib import resources
 

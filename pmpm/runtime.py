@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 @dataclass
 class Runtime:
-    held: list[Any] = field(default_factory=list)           # locks held until the process ends
-    prestarted: list[Any] = field(default_factory=list)     # engine workers started ahead of their jobs
+    held: list[Any] = field(default_factory=list)  # locks held until the process ends
+    prestarted: list[Any] = field(default_factory=list)  # engine workers started ahead of their jobs
     _once: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 

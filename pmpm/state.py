@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .options import STATE_DIR as DEFAULT
+
 # rattler-build walks the whole tree of a `path:` source before its `filter:` drops what the
 # recipe excludes, and a directory vanishing meanwhile fails the build ("Could not walk dir"):
 # another build's private output being removed, say. A directory holding this file (gitignore
@@ -69,7 +70,7 @@ class StateDir:
         removed, here = [], host()
         for path in sorted((self.root / "out").glob(f"*@{here}.*")):
             # Only this host's: another node's pids mean nothing here. `<dir>.job.json` beside a dir counts too.
-            pid = path.name.rsplit("@", 1)[-1][len(here) + 1:].split(".", 1)[0]
+            pid = path.name.rsplit("@", 1)[-1][len(here) + 1 :].split(".", 1)[0]
             if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
                 removed.append((path, int(pid)))
@@ -84,8 +85,9 @@ class StateDir:
     def dirty(self, name: str, build_string: str) -> Path:
         return self.root / "dirty" / name / build_string
 
-    def clean(self, packages: list[str] = (), *, logs: bool = False,
-              cache: Path | None = None) -> list[tuple[Path, int]]:
+    def clean(
+        self, packages: list[str] = (), *, logs: bool = False, cache: Path | None = None
+    ) -> list[tuple[Path, int]]:
         """Remove --dirty workspaces and private build outputs (all, or per package); return what was freed."""
         targets: list[Path] = []
         if packages:

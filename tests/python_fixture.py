@@ -50,11 +50,18 @@ def cpython_tarball(root: Path) -> Path:
     for sub in ("lists/partial", "cache/archives/partial"):
         (apt / sub).mkdir(parents=True, exist_ok=True)
     (apt / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
-    options = [f"-o Dir::Etc::SourceList={apt / 'sources.list'}", "-o Dir::Etc::SourceParts=/nonexistent",
-               f"-o Dir::State::Lists={apt / 'lists'}", f"-o Dir::Cache={apt / 'cache'}", "-o APT::Sandbox::User=root"]
+    options = [
+        f"-o Dir::Etc::SourceList={apt / 'sources.list'}",
+        "-o Dir::Etc::SourceParts=/nonexistent",
+        f"-o Dir::State::Lists={apt / 'lists'}",
+        f"-o Dir::Cache={apt / 'cache'}",
+        "-o APT::Sandbox::User=root",
+    ]
     options = [part for option in options for part in option.split(" ", 1)]
     subprocess.run(["apt-get", *options, "update"], check=True, capture_output=True)
-    subprocess.run(["apt-get", *options, "source", "--download-only", package], cwd=apt, check=True, capture_output=True)
+    subprocess.run(
+        ["apt-get", *options, "source", "--download-only", package], cwd=apt, check=True, capture_output=True
+    )
     return target
 
 
@@ -66,8 +73,23 @@ def sdist(root: Path, requirement: str) -> Path:
         # --no-binary NAME, not :all: (which would also compile the sdist's build backend from source
         # just to read its metadata).
         name = requirement.split("==")[0]
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", name, "--no-deps", "-q",
-                        "-d", str(directory), requirement], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-binary",
+                name,
+                "--no-deps",
+                "-q",
+                "-d",
+                str(directory),
+                requirement,
+            ],
+            check=True,
+            capture_output=True,
+        )
         found = [p for p in directory.iterdir() if p.is_file()]
     return found[0]
 
@@ -78,8 +100,12 @@ def _source(path: Path) -> str:
 
 
 def _python_package(name: str, root: Path, *, host: list[str], noarch: bool = True, extra: str = "") -> str:
-    lines = [f"    - name: {name}", f'      version: "{SDISTS[name].split("==")[1]}"',
-             f"      source: {_source(sdist(root, SDISTS[name]))}", "      kind: python"]
+    lines = [
+        f"    - name: {name}",
+        f'      version: "{SDISTS[name].split("==")[1]}"',
+        f"      source: {_source(sdist(root, SDISTS[name]))}",
+        "      kind: python",
+    ]
     if noarch:
         lines.append("      noarch: python")
     if host:
@@ -143,8 +169,12 @@ _pmpm:
     stack += _python_package("pyproject-metadata", root, host=["flit-core", "packaging"])
     stack += _python_package("meson", root, host=["setuptools"])
     stack += _python_package("meson-python", root, host=["meson", "pyproject-metadata", "packaging"])
-    stack += _python_package("cython", root, host=["setuptools"],
-                             extra='      env: {NO_CYTHON_COMPILE: "true"}  # pure-Python Cython: minutes faster to build')
+    stack += _python_package(
+        "cython",
+        root,
+        host=["setuptools"],
+        extra='      env: {NO_CYTHON_COMPILE: "true"}  # pure-Python Cython: minutes faster to build',
+    )
     path = root / "python-fixture" / "stack.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(stack)
@@ -154,7 +184,9 @@ _pmpm:
 def numpy_package(root: Path) -> str:
     """numpy from its sdist, built like conda-forge's (meson-python), without BLAS to stay small."""
     return _python_package(
-        "numpy", root, noarch=False,
+        "numpy",
+        root,
+        noarch=False,
         host=["meson-python", "meson", "cython", "pyproject-metadata", "packaging"],
-        extra='      pip_args: ["-Csetup-args=-Dallow-noblas=true"]\n'
-              '      tests: {imports: [numpy]}')
+        extra='      pip_args: ["-Csetup-args=-Dallow-noblas=true"]\n      tests: {imports: [numpy]}',
+    )

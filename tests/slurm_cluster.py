@@ -58,9 +58,18 @@ def start(root: Path, features: str) -> Cluster:
     key = root / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o600)
-    subprocess.run([_tool("munged"), "--force", f"--socket={root}/munge.sock", f"--key-file={key}",
-                    f"--pid-file={root}/munged.pid", f"--log-file={root}/log/munged.log",
-                    f"--seed-file={root}/munge.seed"], check=True)
+    subprocess.run(
+        [
+            _tool("munged"),
+            "--force",
+            f"--socket={root}/munge.sock",
+            f"--key-file={key}",
+            f"--pid-file={root}/munged.pid",
+            f"--log-file={root}/log/munged.log",
+            f"--seed-file={root}/munge.seed",
+        ],
+        check=True,
+    )
     conf = root / "slurm.conf"
     conf.write_text(f"""\
 ClusterName=pmpmtest
@@ -103,8 +112,9 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         if proc.returncode == 0 and proc.stdout.strip() == "idle":
             return cluster
         time.sleep(0.5)
-    logs = "\n".join((root / "log" / f).read_text()[-2000:] for f in ("slurmctld.log", "slurmd.log")
-                     if (root / "log" / f).exists())
+    logs = "\n".join(
+        (root / "log" / f).read_text()[-2000:] for f in ("slurmctld.log", "slurmd.log") if (root / "log" / f).exists()
+    )
     stop(cluster)
     raise RuntimeError(f"the test Slurm node never became idle:\n{logs}")
 

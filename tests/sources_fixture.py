@@ -14,8 +14,13 @@ SOURCES_LIST = "deb-src http://deb.debian.org/debian bookworm main\n"
 
 
 def _apt_options(apt: Path) -> list[str]:
-    options = [f"-o Dir::Etc::SourceList={apt / 'sources.list'}", "-o Dir::Etc::SourceParts=/nonexistent",
-               f"-o Dir::State::Lists={apt / 'lists'}", f"-o Dir::Cache={apt / 'cache'}", "-o APT::Sandbox::User=root"]
+    options = [
+        f"-o Dir::Etc::SourceList={apt / 'sources.list'}",
+        "-o Dir::Etc::SourceParts=/nonexistent",
+        f"-o Dir::State::Lists={apt / 'lists'}",
+        f"-o Dir::Cache={apt / 'cache'}",
+        "-o APT::Sandbox::User=root",
+    ]
     return [part for option in options for part in option.split(" ", 1)]
 
 

@@ -22,12 +22,13 @@ PREFIX = "# expect: "
 def expected_message(path: Path) -> str:
     first = path.read_bytes().splitlines()[0].decode()  # the rest may be deliberately not UTF-8
     assert first.startswith(PREFIX), f"{path.name}: first line must be '{PREFIX}<message>'"
-    return first[len(PREFIX):].strip()
+    return first[len(PREFIX) :].strip()
 
 
 def pmpm(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pmpm", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pmpm", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def test_corpus_is_big_enough():

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import install_env, pmpm, repodata
 
-from conftest import STACKS, install_env, pmpm, repodata
 from pmpm.channel.local import LocalChannel
 
 pytestmark = pytest.mark.slow
@@ -39,8 +39,10 @@ def test_two_variants_give_two_packages_of_each(demo_build):
 def envs(demo_build, tmp_path_factory):
     """One fresh prefix per variant, the CPU chosen through the archspec override."""
     root = tmp_path_factory.mktemp("envs")
-    return {level: install_env(demo_build.channel, root / f"env-{level}", ["kern-cli"], archspec=level)
-            for level in ("x86_64", "x86_64_v3")}
+    return {
+        level: install_env(demo_build.channel, root / f"env-{level}", ["kern-cli"], archspec=level)
+        for level in ("x86_64", "x86_64_v3")
+    }
 
 
 def test_v3_kernel_has_avx2_and_baseline_has_none(envs):
@@ -53,8 +55,8 @@ def test_v3_kernel_has_avx2_and_baseline_has_none(envs):
 def test_installed_program_runs_relocated(envs):
     for level, prefix in envs.items():
         out = subprocess.run([prefix / "bin" / "kern", "1000", "3"], capture_output=True, text=True, check=True).stdout
-        assert f"prefix={prefix}\n" in out                     # binary relocation of a compiled-in string
-        assert f"installed-in {prefix}\n" in out               # text relocation of an installed file
+        assert f"prefix={prefix}\n" in out  # binary relocation of a compiled-in string
+        assert f"installed-in {prefix}\n" in out  # text relocation of an installed file
         assert ("isa=avx2" if level == "x86_64_v3" else "isa=sse2") in out
         assert "sum=" in out
 
@@ -82,8 +84,12 @@ def test_every_dependency_in_the_channel_is_a_spec_every_solver_accepts(demo_bui
     build strings; libsolv cannot parse a regex alternation or a bracket spec (src/conda.c)."""
     records = repodata(demo_build.channel)
     gate = {fn: r for fn, r in records.items() if r["name"] == "_x86_64-microarch-level"}
-    assert {r["depends"][0] for r in gate.values()} >= {"__archspec 1.* x86_64_v3", "__archspec 1.* icelake",
-                                                         "__archspec 1.* zen3", "__archspec 1.* x86_64"}
+    assert {r["depends"][0] for r in gate.values()} >= {
+        "__archspec 1.* x86_64_v3",
+        "__archspec 1.* icelake",
+        "__archspec 1.* zen3",
+        "__archspec 1.* x86_64",
+    }
     for fn, record in records.items():
         for dep in record["depends"]:
             parts = dep.split()
@@ -105,7 +111,10 @@ def test_build_records_compiler_in_package_metadata(demo_build, tmp_path):
 
 
 def _stack(path: Path, packages: str) -> Path:
-    path.write_text("name: t\nchannels: []\ndependencies: []\n_pmpm:\n  packages:\n" + textwrap.indent(textwrap.dedent(packages), "    "))
+    path.write_text(
+        "name: t\nchannels: []\ndependencies: []\n_pmpm:\n  packages:\n"
+        + textwrap.indent(textwrap.dedent(packages), "    ")
+    )
     return path
 
 
@@ -133,7 +142,7 @@ def test_failure_shows_log_tail_and_publishes_nothing(tmp_path):
     _stack(tmp_path / "stack.yml", BROKEN)
     proc = pmpm("build", "stack.yml", cwd=tmp_path, check=False)
     assert proc.returncode == 1
-    assert "fatal: kern.c:3: oops" in proc.stderr                  # the tail of the log
+    assert "fatal: kern.c:3: oops" in proc.stderr  # the tail of the log
     log = next((tmp_path / ".pmpm" / "logs").glob("broken-1.0-*.log"))
     assert str(log) in proc.stderr and "compiling broken" in log.read_text()
     assert "Traceback" not in proc.stderr
@@ -153,14 +162,17 @@ def test_keep_going_builds_independent_packages_and_skips_dependents(tmp_path):
 
 
 def test_failing_recipe_test_publishes_nothing(tmp_path):
-    _stack(tmp_path / "stack.yml", """\
+    _stack(
+        tmp_path / "stack.yml",
+        """\
     - name: untested
       version: "1.0"
       source: {path: .}
       kind: script
       script: ["mkdir -p $PREFIX/bin && printf '#!/bin/sh\\nexit 7\\n' > $PREFIX/bin/untested && chmod +x $PREFIX/bin/untested"]
       tests: {commands: [untested]}
-    """)
+    """,
+    )
     proc = pmpm("build", "stack.yml", cwd=tmp_path, check=False)
     assert proc.returncode == 1 and "untested" in proc.stderr
     assert not list((tmp_path / "local-channel").glob("*/untested-*"))
@@ -185,13 +197,16 @@ def test_a_path_source_holding_pmpm_state_and_channels_never_walks_or_copies_the
     """`source: {path: .}` beside .pmpm/ and the channels: the recipe's `filter:` alone neither
     stops the engine walking them while other builds remove and publish files there, nor keeps
     a channel of another name out of the copy."""
-    _stack(tmp_path / "stack.yml", """\
+    _stack(
+        tmp_path / "stack.yml",
+        """\
     - name: walker
       version: "1.0"
       source: {path: .}
       kind: script
       script: ["test ! -e mine", "mkdir -p $PREFIX/share && ls -A > $PREFIX/share/walker"]
-    """)
+    """,
+    )
     pmpm("build", "stack.yml", "--no-test", cwd=tmp_path)
     _unwalkable(tmp_path / ".pmpm" / "out" / "vanishing")
     _unwalkable(tmp_path / "local-channel" / "noarch" / "vanishing")
@@ -204,13 +219,16 @@ def test_a_path_source_holding_pmpm_state_and_channels_never_walks_or_copies_the
 
 def _script_packages(prefix: str, count: int, delay: float = 0) -> str:
     """`count` tiny script packages named prefix0.., each sleeping `delay` seconds."""
-    return "".join(f"""\
+    return "".join(
+        f"""\
 - name: {prefix}{i}
   version: "1.0"
   source: {{path: .}}
   kind: script
   script: ["sleep {delay}", "mkdir -p $PREFIX/share && echo {i} > $PREFIX/share/{prefix}{i}"]
-""" for i in range(count))
+"""
+        for i in range(count)
+    )
 
 
 SLOW_PACKAGES = _script_packages("slow", 6, delay=0.8)  # ~5 s of work: every kill below lands mid-build
@@ -222,8 +240,13 @@ def test_interrupted_build_leaves_channel_valid_and_rerun_completes(tmp_path, si
     pmpm("render", "stack.yml", cwd=tmp_path)
     for delay in (0.9, 1.6, 2.4, 3.1):
         # --force: packages published before an earlier kill would otherwise be skipped as up to date.
-        proc = subprocess.Popen([sys.executable, "-m", "pmpm", "build", "--no-test", "--force"], cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pmpm", "build", "--no-test", "--force"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
@@ -243,8 +266,15 @@ def test_two_concurrent_builds_into_one_channel_both_land(tmp_path):
         work = tmp_path / side
         work.mkdir()
         _stack(work / "stack.yml", _script_packages(side, 4))
-        procs.append(subprocess.Popen([sys.executable, "-m", "pmpm", "build", "stack.yml", "--channel", channel, "--no-test"],
-                                      cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "pmpm", "build", "stack.yml", "--channel", channel, "--no-test"],
+                cwd=work,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err

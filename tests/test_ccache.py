@@ -9,12 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import STACKS, pmpm
 from test_rebuild import GATE, V3, _contents
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("ccache") is None, reason="ccache not installed (.ci/run installs it)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("ccache") is None, reason="ccache not installed (.ci/run installs it)"),
+]
 
 
 @pytest.fixture()
@@ -25,15 +26,23 @@ def demo(tmp_path) -> Path:
 
 
 def stats(cache: Path) -> dict[str, int]:
-    out = subprocess.run(["ccache", "--print-stats"], env={"CCACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ccache", "--print-stats"],
+        env={"CCACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     counters = dict(line.split("\t") for line in out.splitlines() if "\t" in line)
     return {k: int(counters.get(k, 0)) for k in ("direct_cache_hit", "preprocessed_cache_hit", "cache_miss")}
 
 
 def built(proc) -> dict[str, Path]:
-    return {p["name"]: Path(p["files"][0]) for p in json.loads(proc.stdout)["packages"]
-            if p["name"] != GATE and p["status"] == "built"}
+    return {
+        p["name"]: Path(p["files"][0])
+        for p in json.loads(proc.stdout)["packages"]
+        if p["name"] != GATE and p["status"] == "built"
+    }
 
 
 def test_metadata_only_change_compiles_nothing_and_equals_a_clean_build(demo):
@@ -46,14 +55,17 @@ def test_metadata_only_change_compiles_nothing_and_equals_a_clean_build(demo):
     stack.write_text(stack.read_text().replace("Vectorizable saxpy kernel (pmpm demo)", "A saxpy kernel"))
     again = pmpm("build", "demo.yml", *V3, "--json", cwd=demo, env=env)
     second = stats(cache)
-    assert set(built(again)) == {"libkern", "kern-cli"}       # the summary changed: both republished
-    assert second["cache_miss"] == first["cache_miss"]         # ... without compiling anything
-    assert second["direct_cache_hit"] + second["preprocessed_cache_hit"] > first["direct_cache_hit"] + first["preprocessed_cache_hit"]
+    assert set(built(again)) == {"libkern", "kern-cli"}  # the summary changed: both republished
+    assert second["cache_miss"] == first["cache_miss"]  # ... without compiling anything
+    assert (
+        second["direct_cache_hit"] + second["preprocessed_cache_hit"]
+        > first["direct_cache_hit"] + first["preprocessed_cache_hit"]
+    )
     kept = demo / "cached"
     kept.mkdir()
     cached = {name: _contents(Path(shutil.copy(path, kept)), demo / "xa") for name, path in built(again).items()}
     clean = pmpm("build", "demo.yml", *V3, "--force", "--no-ccache", "--json", cwd=demo, env=env)
-    assert stats(cache) == second                               # --no-ccache: the cache is not consulted
+    assert stats(cache) == second  # --no-ccache: the cache is not consulted
     for name, path in built(clean).items():
         files = _contents(path, demo / "xb")
         assert sorted(files) == sorted(cached[name])

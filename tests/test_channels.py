@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import pmpm, repodata
 
 pytestmark = pytest.mark.slow
@@ -32,7 +30,8 @@ def mirror(tmp_path_factory) -> Path:
         (root / "recipes" / name / "recipe.yaml").write_text(SHIM.format(name=name, var=var, exe=exe))
     (root / "recipes" / "make").mkdir()
     (root / "recipes" / "make" / "recipe.yaml").write_text(
-        'package: {name: make, version: "4.3"}\nbuild: {script: {content: "mkdir -p $PREFIX/share"}}\n')
+        'package: {name: make, version: "4.3"}\nbuild: {script: {content: "mkdir -p $PREFIX/share"}}\n'
+    )
     pmpm("build", root / "recipes", "--channel", root / "channel", "--no-test", cwd=root)
     return root / "channel"
 
@@ -75,5 +74,8 @@ def test_offline_drops_named_channels_and_says_what_was_missing(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "cannot resolve the build or host requirements" in proc.stderr
-    assert "channels searched: file://" in proc.stderr and "conda-forge" not in proc.stderr.split("channels searched:")[1].splitlines()[0]
+    assert (
+        "channels searched: file://" in proc.stderr
+        and "conda-forge" not in proc.stderr.split("channels searched:")[1].splitlines()[0]
+    )
     assert not [r for r in repodata(tmp_path / "local-channel").values() if r["name"] == "hello-cc"]

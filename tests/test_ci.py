@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
-
 from conftest import STACKS, pmpm, repodata
+from ruamel.yaml import YAML
 
 SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
 
@@ -48,7 +47,7 @@ def test_workflow_passes_the_published_schema_and_a_broken_one_does_not(workflow
     if provider == "github":
         del doc["jobs"]["libkern-x86-64"]["runs-on"]
     else:
-        doc["libkern-x86-64"]["needs"] = "libkern"   # needs: takes a list
+        doc["libkern-x86-64"]["needs"] = "libkern"  # needs: takes a list
     broken = tmp_path / "broken.yml"
     YAML().dump(doc, broken)
     assert _validate(provider, broken).returncode != 0
@@ -57,8 +56,14 @@ def test_workflow_passes_the_published_schema_and_a_broken_one_does_not(workflow
 def test_jobs_needs_and_levels(workflows):
     _, paths = workflows
     gh = YAML().load(paths["github"].read_text())["jobs"]
-    assert set(gh) == {"x86_64-microarch-level", "libkern-x86-64", "libkern-x86-64-v3", "kern-cli-x86-64",
-                       "kern-cli-x86-64-v3", "channel"}
+    assert set(gh) == {
+        "x86_64-microarch-level",
+        "libkern-x86-64",
+        "libkern-x86-64-v3",
+        "kern-cli-x86-64",
+        "kern-cli-x86-64-v3",
+        "channel",
+    }
     assert gh["kern-cli-x86-64-v3"]["needs"] == ["x86_64-microarch-level", "libkern-x86-64-v3"]
     assert "needs" not in gh["libkern-x86-64"]
     gl = YAML().load(paths["gitlab"].read_text())
@@ -75,8 +80,11 @@ def test_github_jobs_run_here_in_needs_order_build_the_channel(workflows, tmp_pa
     artifacts: dict[str, Path] = {}
     for key, job in jobs.items():
         work = _repo(tmp_path / key)
-        names = [s["with"]["name"] for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact")
-                 and "name" in s["with"]]
+        names = [
+            s["with"]["name"]
+            for s in job["steps"]
+            if s.get("uses", "").startswith("actions/download-artifact") and "name" in s["with"]
+        ]
         if key == "channel":
             names = list(artifacts)  # pattern: channel-*
         for name in names:

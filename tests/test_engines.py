@@ -20,19 +20,34 @@ from pathlib import Path
 
 import pytest
 import rattler_build
-
 from conftest import STACKS, install_env, pmpm
-from pmpm.variants import microarch
+
 from pmpm.engines.base import BuildRequest, PlannedBuild, plan_recipe
 from pmpm.engines.external import CondaBuild, RattlerBuildExe
-from pmpm.variants.cbc import job_config, load_cbc, write as config_yaml
+from pmpm.variants import microarch
+from pmpm.variants.cbc import job_config, load_cbc
+from pmpm.variants.cbc import write as config_yaml
 
 # A rendered config as `pmpm render` writes it: strings, one zip group, a flag with a comma.
-VALUES = {"march": ["x86-64", "x86-64-v3"], "mtune": ["generic", "generic"], "microarch_level": ["1", "3"],
-          "opt": ["-O3"], "ldflags": ["-Wl,-O1"], "cflags": [""], "python": ["3.11"]}
+VALUES = {
+    "march": ["x86-64", "x86-64-v3"],
+    "mtune": ["generic", "generic"],
+    "microarch_level": ["1", "3"],
+    "opt": ["-O3"],
+    "ldflags": ["-Wl,-O1"],
+    "cflags": [""],
+    "python": ["3.11"],
+}
 ZIPS = [["march", "mtune", "microarch_level"]]
-V3 = {"march": "x86-64-v3", "mtune": "generic", "microarch_level": "3", "opt": "-O3", "ldflags": "-Wl,-O1",
-      "cflags": "", "target_platform": "linux-64"}
+V3 = {
+    "march": "x86-64-v3",
+    "mtune": "generic",
+    "microarch_level": "3",
+    "opt": "-O3",
+    "ldflags": "-Wl,-O1",
+    "cflags": "",
+    "target_platform": "linux-64",
+}
 CHANNELS = ["file:///srv/local-channel", "https://conda.anaconda.org/conda-forge"]
 
 
@@ -47,13 +62,27 @@ def recipes(tmp_path):
 
 
 def planned(recipe: Path) -> PlannedBuild:
-    return PlannedBuild(name="libkern", version="0.1.0", build_string="h0123abc_x86_64_v3_0", noarch=False,
-                        variant=dict(V3), recipe=recipe, requirements={}, source_paths=[])
+    return PlannedBuild(
+        name="libkern",
+        version="0.1.0",
+        build_string="h0123abc_x86_64_v3_0",
+        noarch=False,
+        variant=dict(V3),
+        recipe=recipe,
+        requirements={},
+        source_paths=[],
+    )
 
 
 def request(tmp: Path, **options) -> BuildRequest:
-    return BuildRequest(output_dir=tmp / "out" / "job", channels=list(CHANNELS), variant_file=tmp / "cbc.yaml",
-                        variants=VALUES, zip_keys=ZIPS, **options)
+    return BuildRequest(
+        output_dir=tmp / "out" / "job",
+        channels=list(CHANNELS),
+        variant_file=tmp / "cbc.yaml",
+        variants=VALUES,
+        zip_keys=ZIPS,
+        **options,
+    )
 
 
 # --- conda build, v1 recipe.yaml -------------------------------------------------------------
@@ -61,22 +90,50 @@ def request(tmp: Path, **options) -> BuildRequest:
 # `--package-format`, `--no-test`, `--no-build-id`) and conda's add_parser_channels (`-c`,
 # `--override-channels`). Allowed for v1: VALID_ARGS["build"] in conda_build/_rattler_build/compat.py.
 
-V1_ALLOWED = {"--output-folder", "-e", "--package-format", "--override-channels", "-c", "--no-test", "--no-build-id",
-              "-m", "--exclusive-config-file", "--variant-config-files", "--channel"}
+V1_ALLOWED = {
+    "--output-folder",
+    "-e",
+    "--package-format",
+    "--override-channels",
+    "-c",
+    "--no-test",
+    "--no-build-id",
+    "-m",
+    "--exclusive-config-file",
+    "--variant-config-files",
+    "--channel",
+}
 
 
 def v1_head(tmp: Path) -> list[str]:
-    return ["conda", "build", str(tmp / "v1" / "libkern"), "--output-folder", str(tmp / "out" / "job"),
-            "--package-format", ".conda", "-e", str(tmp / "out" / "job.conda_build_config.yaml"),
-            "--override-channels", "-c", "file:///srv/local-channel", "-c", "https://conda.anaconda.org/conda-forge"]
+    return [
+        "conda",
+        "build",
+        str(tmp / "v1" / "libkern"),
+        "--output-folder",
+        str(tmp / "out" / "job"),
+        "--package-format",
+        ".conda",
+        "-e",
+        str(tmp / "out" / "job.conda_build_config.yaml"),
+        "--override-channels",
+        "-c",
+        "file:///srv/local-channel",
+        "-c",
+        "https://conda.anaconda.org/conda-forge",
+    ]
 
 
-@pytest.mark.parametrize("options, tail", [
-    ({}, []),
-    ({"test": False}, ["--no-test"]),
-    # pmpm's --dirty: no build id; the persistent build tree is in pmpm's derived recipe.
-    ({"dirty": True, "work_dir": Path("/w/croot")}, ["--no-build-id"]),
-], ids=["default", "no-test", "dirty"])
+@pytest.mark.parametrize(
+    "options, tail",
+    [
+        ({}, []),
+        ({"test": False}, ["--no-test"]),
+        # pmpm's --dirty: no build id; the persistent build tree is in pmpm's derived recipe.
+        ({"dirty": True, "work_dir": Path("/w/croot")}, ["--no-build-id"]),
+    ],
+    ids=["default", "no-test", "dirty"],
+)
 def test_conda_build_v1_command(recipes, options, tail):
     argv = CondaBuild("conda").command(planned(recipes / "v1" / "libkern" / "recipe.yaml"), request(recipes, **options))
     assert argv == v1_head(recipes) + tail
@@ -97,25 +154,47 @@ def test_conda_build_v1_without_channels_has_no_override(recipes):
 # `--dirty`, `--croot`: conda_build/cli/main_build.py. A file path as RECIPE_PATH: main_build.check_recipe
 # ("Forcing conda-build to use the recipe file"), utils.find_recipe returns it as is.
 
-VARIANTS_V3 = ('{"cflags": [""], "ldflags": ["-Wl,-O1"], "march": ["x86-64-v3"], "microarch_level": ["3"], '
-               '"mtune": ["generic"], "opt": ["-O3"]}')
+VARIANTS_V3 = (
+    '{"cflags": [""], "ldflags": ["-Wl,-O1"], "march": ["x86-64-v3"], "microarch_level": ["3"], '
+    '"mtune": ["generic"], "opt": ["-O3"]}'
+)
 
 
 def classic_head(tmp: Path) -> list[str]:
-    return ["conda", "build", str(tmp / "classic" / "libkern" / "meta.yaml"), "--output-folder",
-            str(tmp / "out" / "job"), "--package-format", ".conda", "-m", str(tmp / "cbc.yaml"),
-            "--variants", VARIANTS_V3, "--no-anaconda-upload",
-            "--override-channels", "-c", "file:///srv/local-channel", "-c", "https://conda.anaconda.org/conda-forge"]
+    return [
+        "conda",
+        "build",
+        str(tmp / "classic" / "libkern" / "meta.yaml"),
+        "--output-folder",
+        str(tmp / "out" / "job"),
+        "--package-format",
+        ".conda",
+        "-m",
+        str(tmp / "cbc.yaml"),
+        "--variants",
+        VARIANTS_V3,
+        "--no-anaconda-upload",
+        "--override-channels",
+        "-c",
+        "file:///srv/local-channel",
+        "-c",
+        "https://conda.anaconda.org/conda-forge",
+    ]
 
 
-@pytest.mark.parametrize("options, tail", [
-    ({}, []),
-    ({"test": False}, ["--no-test"]),
-    ({"dirty": True, "work_dir": Path("/w/croot")}, ["--dirty", "--croot", "/w/croot"]),
-], ids=["default", "no-test", "dirty"])
+@pytest.mark.parametrize(
+    "options, tail",
+    [
+        ({}, []),
+        ({"test": False}, ["--no-test"]),
+        ({"dirty": True, "work_dir": Path("/w/croot")}, ["--dirty", "--croot", "/w/croot"]),
+    ],
+    ids=["default", "no-test", "dirty"],
+)
 def test_conda_build_classic_command(recipes, options, tail):
-    argv = CondaBuild("conda").command(planned(recipes / "classic" / "libkern" / "recipe.yaml"),
-                                       request(recipes, **options))
+    argv = CondaBuild("conda").command(
+        planned(recipes / "classic" / "libkern" / "recipe.yaml"), request(recipes, **options)
+    )
     assert argv == classic_head(recipes) + tail
 
 
@@ -171,27 +250,56 @@ def test_libmamba_without_the_plugin_is_one_clear_error(tmp_path):
 # `--variant KEY=VALUE` (commas make several variants, so -Wl,-O1 and "" stay in the -m file),
 # `--test skip|native`, `-c/--channel`, `--no-build-id`.
 
-@pytest.mark.parametrize("options, test, tail", [
-    ({}, "native", []),
-    ({"test": False}, "skip", []),
-    ({"dirty": True}, "native", ["--no-build-id"]),
-], ids=["default", "no-test", "dirty"])
+
+@pytest.mark.parametrize(
+    "options, test, tail",
+    [({}, "native", []), ({"test": False}, "skip", []), ({"dirty": True}, "native", ["--no-build-id"])],
+    ids=["default", "no-test", "dirty"],
+)
 def test_rattler_build_command(recipes, options, test, tail):
     recipe = recipes / "v1" / "libkern" / "recipe.yaml"
     argv = RattlerBuildExe("rattler-build").command(planned(recipe), request(recipes, **options))
-    assert argv == ["rattler-build", "build", "--recipe", str(recipe), "--output-dir", str(recipes / "out" / "job"),
-                    "-m", str(recipes / "out" / "job.conda_build_config.yaml"),
-                    "--variant", "march=x86-64-v3", "--variant", "microarch_level=3", "--variant", "mtune=generic",
-                    "--variant", "opt=-O3", "--test", test,
-                    "-c", "file:///srv/local-channel", "-c", "https://conda.anaconda.org/conda-forge", *tail]
+    assert argv == [
+        "rattler-build",
+        "build",
+        "--recipe",
+        str(recipe),
+        "--output-dir",
+        str(recipes / "out" / "job"),
+        "-m",
+        str(recipes / "out" / "job.conda_build_config.yaml"),
+        "--variant",
+        "march=x86-64-v3",
+        "--variant",
+        "microarch_level=3",
+        "--variant",
+        "mtune=generic",
+        "--variant",
+        "opt=-O3",
+        "--test",
+        test,
+        "-c",
+        "file:///srv/local-channel",
+        "-c",
+        "https://conda.anaconda.org/conda-forge",
+        *tail,
+    ]
 
 
 # --- the per-job variant config ---------------------------------------------------------------
 
+
 def test_job_config_pins_one_row_of_each_touched_zip_group():
     values, zips = job_config(VALUES, ZIPS, V3)
-    assert values == {"march": ["x86-64-v3"], "mtune": ["generic"], "microarch_level": ["3"], "opt": ["-O3"],
-                      "ldflags": ["-Wl,-O1"], "cflags": [""], "python": ["3.11"]}
+    assert values == {
+        "march": ["x86-64-v3"],
+        "mtune": ["generic"],
+        "microarch_level": ["3"],
+        "opt": ["-O3"],
+        "ldflags": ["-Wl,-O1"],
+        "cflags": [""],
+        "python": ["3.11"],
+    }
     assert zips == ZIPS
 
 
@@ -220,8 +328,10 @@ def test_job_config_renders_exactly_the_planned_build(rendered_demo, tmp_path):
         for build in plan_recipe(recipe, values, zips):
             path = tmp_path / "conda_build_config.yaml"
             path.write_text(config_yaml(*job_config(values, zips, build.variant), exact=True))
-            for config in (rattler_build.VariantConfig.from_file(path),
-                           rattler_build.VariantConfig.from_conda_build_config(path, jinja)):
+            for config in (
+                rattler_build.VariantConfig.from_file(path),
+                rattler_build.VariantConfig.from_conda_build_config(path, jinja),
+            ):
                 again = rattler_build.Stage0Recipe.from_file(recipe).render(config)
                 assert [v.recipe.build.string for v in again] == [build.build_string], recipe
             seen += 1
@@ -230,13 +340,23 @@ def test_job_config_renders_exactly_the_planned_build(rendered_demo, tmp_path):
 
 # --- a missing engine ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("engine, tool", [("conda-build", "conda"), ("rattler-build-exe", "rattler-build")])
 def test_missing_engine_is_one_line_and_a_failure(rendered_demo, tmp_path, engine, tool):
     path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
     if shutil.which(tool, path=path):
         pytest.skip(f"{tool} is installed in {path}")
-    proc = pmpm("build", rendered_demo, "--engine", engine, "--channel", tmp_path / "ch", cwd=tmp_path, check=False,
-                env={"PATH": path, "CONDA_EXE": ""})
+    proc = pmpm(
+        "build",
+        rendered_demo,
+        "--engine",
+        engine,
+        "--channel",
+        tmp_path / "ch",
+        cwd=tmp_path,
+        check=False,
+        env={"PATH": path, "CONDA_EXE": ""},
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
@@ -276,9 +396,14 @@ def test_rendered_directory_builds_with_rattler_build_api_alone(rendered_demo, t
     script = tmp_path / "build.py"
     script.write_text(API_BUILD)
     order = ["_x86_64-microarch-level", "libkern", "kern-cli"]
-    proc = subprocess.run([sys.executable, script, rendered_demo, channel, str(microarch.host_level()), *order],
-                          capture_output=True, text=True, timeout=900, cwd=tmp_path,
-                          env={**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]})
+    proc = subprocess.run(
+        [sys.executable, script, rendered_demo, channel, str(microarch.host_level()), *order],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env={**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]},
+    )
     assert proc.returncode == 0 and proc.stdout.endswith("done\n"), proc.stdout[-2000:] + proc.stderr[-3000:]
     names = sorted(p.name for p in channel.glob("linux-64/kern-cli-*.conda"))
     assert len(names) == 2, names
@@ -287,6 +412,7 @@ def test_rendered_directory_builds_with_rattler_build_api_alone(rendered_demo, t
 
 
 # --- integration: the real conda-build, conda and mamba -----------------------------------------
+
 
 def _conda() -> str | None:
     return os.environ.get("CONDA_EXE") or shutil.which("conda")
@@ -297,11 +423,15 @@ def _has_conda_build() -> bool:
     return bool(conda) and subprocess.run([conda, "build", "--version"], capture_output=True).returncode == 0
 
 
-needs_conda_build = pytest.mark.skipif(not _has_conda_build(), reason="conda with conda-build is not on PATH "
-                                       "(no registry reachable here has them); runs wherever they are installed")
+needs_conda_build = pytest.mark.skipif(
+    not _has_conda_build(),
+    reason="conda with conda-build is not on PATH "
+    "(no registry reachable here has them); runs wherever they are installed",
+)
 needs_conda = pytest.mark.skipif(not _conda(), reason="conda is not on PATH (no registry reachable here has it)")
-needs_mamba = pytest.mark.skipif(not shutil.which("mamba"), reason="mamba is not on PATH (no registry reachable "
-                                 "here has it)")
+needs_mamba = pytest.mark.skipif(
+    not shutil.which("mamba"), reason="mamba is not on PATH (no registry reachable here has it)"
+)
 
 
 def objdump_registers(library: Path) -> dict[str, int]:
@@ -315,8 +445,17 @@ def conda_build_demo(request, tmp_path_factory):
     if not _has_conda_build():
         pytest.skip("conda with conda-build is not on PATH")
     root = tmp_path_factory.mktemp(f"conda-build-{request.param}")
-    pmpm("render", STACKS / "demo.yml", "-o", root / "recipes", "--variant", "march=x86-64,x86-64-v3",
-         "--format", request.param, cwd=root)
+    pmpm(
+        "render",
+        STACKS / "demo.yml",
+        "-o",
+        root / "recipes",
+        "--variant",
+        "march=x86-64,x86-64-v3",
+        "--format",
+        request.param,
+        cwd=root,
+    )
     proc = pmpm("build", root / "recipes", "--engine", "conda-build", "--json", cwd=root, timeout=3600)
     return root / "local-channel", json.loads(proc.stdout), request.param
 
@@ -330,10 +469,13 @@ def test_conda_build_engine_builds_both_marches(conda_build_demo, tmp_path):
     for package in ("libkern", "kern-cli"):
         for tag in ("_x86_64_0.conda", "_x86_64_v3_0.conda"):
             # the real hash, not conda-build's first-pass placeholder (meta.yaml: h{{ PKG_HASH }})
-            assert any(n.startswith(f"{package}-0.1.0-h") and n.endswith(tag) and "1234567" not in n
-                       for n in names), (fmt, names)
-    envs = {level: install_env(channel, tmp_path / level, ["kern-cli"], archspec=level)
-            for level in ("x86_64", "x86_64_v3")}
+            assert any(n.startswith(f"{package}-0.1.0-h") and n.endswith(tag) and "1234567" not in n for n in names), (
+                fmt,
+                names,
+            )
+    envs = {
+        level: install_env(channel, tmp_path / level, ["kern-cli"], archspec=level) for level in ("x86_64", "x86_64_v3")
+    }
     v3 = objdump_registers(envs["x86_64_v3"] / "lib" / "libkern.so.0.1.0")
     base = objdump_registers(envs["x86_64"] / "lib" / "libkern.so.0.1.0")
     assert v3["ymm"] > 0, v3
@@ -347,12 +489,26 @@ BEST = {"x86_64_v2": "_x86_64_0", "x86_64_v3": "_x86_64_v3_0", "x86_64_v4": "_x8
 
 
 def _create(tool: list[str], channel: Path, prefix: Path, archspec: str, tmp: Path) -> str:
-    env = {**os.environ, "CONDA_OVERRIDE_ARCHSPEC": archspec, "CONDA_PKGS_DIRS": str(tmp / "pkgs"),
-           "CONDARC": str(tmp / "condarc")}
+    env = {
+        **os.environ,
+        "CONDA_OVERRIDE_ARCHSPEC": archspec,
+        "CONDA_PKGS_DIRS": str(tmp / "pkgs"),
+        "CONDARC": str(tmp / "condarc"),
+    }
     (tmp / "condarc").write_text("channels: []\n")
     # --offline still reads file:// channels (conda/core/subdir_data.py); --override-channels: no defaults
-    argv = [*tool, "create", "--offline", "--yes", "-p", str(prefix), "--override-channels",
-            "-c", channel.as_uri(), "kern-cli"]
+    argv = [
+        *tool,
+        "create",
+        "--offline",
+        "--yes",
+        "-p",
+        str(prefix),
+        "--override-channels",
+        "-c",
+        channel.as_uri(),
+        "kern-cli",
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, f"{' '.join(argv)}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
     [record] = prefix.glob("conda-meta/kern-cli-*.json")

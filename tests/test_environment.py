@@ -12,7 +12,6 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-
 from conftest import STACKS, pmpm
 
 pytestmark = pytest.mark.slow
@@ -53,10 +52,17 @@ def test_create_from_file_channel_runs_the_program_and_writes_history(three_leve
     assert pmpm("run", "-p", prefix, "sh", "-c", "exit 7", cwd=tmp_path, check=False).returncode == 7
 
 
-@pytest.mark.parametrize("host, expected", [
-    ("x86_64_v2", "_x86_64_0"), ("x86_64_v3", "_x86_64_v3_0"), ("x86_64_v4", "_x86_64_v4_0"),
-    ("haswell", "_x86_64_v3_0"), ("skylake_avx512", "_x86_64_v4_0"), ("nehalem", "_x86_64_0"),
-])
+@pytest.mark.parametrize(
+    "host, expected",
+    [
+        ("x86_64_v2", "_x86_64_0"),
+        ("x86_64_v3", "_x86_64_v3_0"),
+        ("x86_64_v4", "_x86_64_v4_0"),
+        ("haswell", "_x86_64_v3_0"),
+        ("skylake_avx512", "_x86_64_v4_0"),
+        ("nehalem", "_x86_64_0"),
+    ],
+)
 def test_each_host_gets_the_most_optimized_build_it_can_run(three_levels, tmp_path, host, expected):
     prefix = tmp_path / "env"
     pmpm("create", STACKS / "demo.yml", "-p", prefix, cwd=three_levels, env={"CONDA_OVERRIDE_ARCHSPEC": host})
@@ -71,8 +77,17 @@ def test_a_host_below_every_build_cannot_install(three_levels, tmp_path):
         if "_x86_64_v4_" not in f.name:
             f.unlink()
     pmpm("build", STACKS / "demo.yml", "--channel", only_v4, "--variant", "march=x86-64-v4", cwd=tmp_path)  # re-index
-    proc = pmpm("create", STACKS / "demo.yml", "-p", tmp_path / "env", "--channel", only_v4, cwd=tmp_path,
-                check=False, env={"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"})
+    proc = pmpm(
+        "create",
+        STACKS / "demo.yml",
+        "-p",
+        tmp_path / "env",
+        "--channel",
+        only_v4,
+        cwd=tmp_path,
+        check=False,
+        env={"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"},
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "cannot be solved" in proc.stderr and "_x86_64-microarch-level" in proc.stderr
     assert not (tmp_path / "env" / "bin" / "kern").exists()
@@ -106,15 +121,17 @@ def test_lock_round_trip_reproduces_identical_records(three_levels, tmp_path):
     lock, explicit = tmp_path / "demo.lock", tmp_path / "demo-linux-64.txt"
     assert "version: 7" in lock.read_text().splitlines()[:2]  # after the line with the stack inputs hash
     lines = explicit.read_text().splitlines()
-    assert "@EXPLICIT" in lines and all("#" in l for l in lines[lines.index("@EXPLICIT") + 1:])
+    assert "@EXPLICIT" in lines and all("#" in l for l in lines[lines.index("@EXPLICIT") + 1 :])
     from rattler import LockFile
     from rattler.explicit_environment import ExplicitEnvironmentSpec
 
     assert len(ExplicitEnvironmentSpec.from_path(explicit).packages) == 3
     locked = LockFile.from_path(lock)
     platform = next(p for p in locked.platforms() if p.name == "linux-64")
-    expected = {(r.name.normalized, str(r.version), str(r.build), r.sha256.hex())
-                for r in locked.default_environment().conda_repodata_records_for_platform(platform)}
+    expected = {
+        (r.name.normalized, str(r.version), str(r.build), r.sha256.hex())
+        for r in locked.default_environment().conda_repodata_records_for_platform(platform)
+    }
     prefix = tmp_path / "env"
     pmpm("create", stack, "-p", prefix, "--locked", cwd=tmp_path)  # the host (v4) would pick v4 builds if it solved
     got = {(r["name"], r["version"], r["build"], r["sha256"]) for r in installed(prefix).values()}
@@ -142,8 +159,16 @@ def test_unreachable_channel_fails_with_one_clear_line(tmp_path):
 
 def test_unsolvable_stack_names_the_conflicting_spec(three_levels, tmp_path):
     (tmp_path / "s.yml").write_text("name: s\nchannels: []\ndependencies: [kern-cli >=5]\n")
-    proc = pmpm("create", "s.yml", "-p", tmp_path / "env", "--channel", three_levels / "local-channel",
-                cwd=tmp_path, check=False)
+    proc = pmpm(
+        "create",
+        "s.yml",
+        "-p",
+        tmp_path / "env",
+        "--channel",
+        three_levels / "local-channel",
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "cannot be solved" in proc.stderr and "kern-cli >=5" in proc.stderr
 
@@ -159,16 +184,20 @@ def test_a_fresh_user_cache_reads_the_stack_summary_the_channel_keeps(three_leve
     prefix = tmp_path / "env"
     out = pmpm(*create, "-p", prefix, cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "a")}).stdout
     channels = Counter(r["channel"].rstrip("/") for r in installed(prefix).values())
-    assert out.splitlines() == [f"created {prefix}: {sum(channels.values())} packages",
-                                *(f"  {n:4d} from {c}" for c, n in sorted(channels.items()))]
+    assert out.splitlines() == [
+        f"created {prefix}: {sum(channels.values())} packages",
+        *(f"  {n:4d} from {c}" for c, n in sorted(channels.items())),
+    ]
     [kept] = (channel / ".pmpm" / "stacks").glob("*.json")
     summary = json.loads(kept.read_text())
     assert summary["package_names"] == ["libkern", "kern-cli"]
     kept.write_text(json.dumps({**summary, "conda_specs": ["only-in-the-channel-summary"]}))
-    proc = pmpm(*create, "-p", tmp_path / "env2", cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "b")}, check=False)
+    proc = pmpm(
+        *create, "-p", tmp_path / "env2", cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "b")}, check=False
+    )
     assert proc.returncode == 1 and "only-in-the-channel-summary" in proc.stderr  # read, not validated again
 
-    from pmpm.envs.environment import summarize
+    from pmpm.envs.summary import summarize
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
     assert summarize(STACKS / "demo.yml", tmp_path / "no-channel").package_names == ["libkern", "kern-cli"]
@@ -177,10 +206,17 @@ def test_a_fresh_user_cache_reads_the_stack_summary_the_channel_keeps(three_leve
 
 def test_render_leaves_the_summary_create_reads(tmp_path, monkeypatch):
     """render validated the stack: the next create reads that summary instead of validating again."""
-    from pmpm.envs.environment import summarize
+    from pmpm.envs.summary import summarize
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    pmpm("render", STACKS / "demo.yml", "-o", tmp_path / "recipes", cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    pmpm(
+        "render",
+        STACKS / "demo.yml",
+        "-o",
+        tmp_path / "recipes",
+        cwd=tmp_path,
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
     [kept] = (tmp_path / "cache" / "pmpm" / "stacks").glob("*.json")
     assert json.loads(kept.read_text())["package_names"] == ["libkern", "kern-cli"]
     kept.write_text(json.dumps({**json.loads(kept.read_text()), "package_names": ["written-by-render"]}))
@@ -203,7 +239,14 @@ def test_build_leaves_nothing_outside_its_outputs_and_create_never_writes_into_t
     pmpm("create", "demo.yml", "-p", tmp_path / "env", cwd=tmp_path, env=fresh)
     assert (tmp_path / "env" / "bin" / "kern").is_file()
     (tmp_path / "not-a-dir").write_text("")
-    failed = pmpm("create", "demo.yml", "-p", tmp_path / "not-a-dir", cwd=tmp_path, check=False,
-                  env={"XDG_CACHE_HOME": str(tmp_path / "cache2")})
+    failed = pmpm(
+        "create",
+        "demo.yml",
+        "-p",
+        tmp_path / "not-a-dir",
+        cwd=tmp_path,
+        check=False,
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache2")},
+    )
     assert failed.returncode != 0
     assert _tree(tmp_path / "local-channel") == channel  # both creates only read the channel

@@ -16,7 +16,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from conftest import pmpm
 
 FOREIGN = "osx-arm64"
@@ -60,11 +59,17 @@ def upstream(tmp_path_factory) -> Path:
     out = root / "out"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # build_recipes: the one call that takes target_platform
-        rattler_build.build_recipes([root / "recipes" / "pyhelper" / "recipe.yaml"], output_dir=out, test="skip",
-                                    no_include_recipe=True)
+        rattler_build.build_recipes(
+            [root / "recipes" / "pyhelper" / "recipe.yaml"], output_dir=out, test="skip", no_include_recipe=True
+        )
         for platform in PLATFORMS:
-            rattler_build.build_recipes([root / "recipes" / "platdata" / "recipe.yaml"], output_dir=out, test="skip",
-                                        target_platform=platform, no_include_recipe=True)
+            rattler_build.build_recipes(
+                [root / "recipes" / "platdata" / "recipe.yaml"],
+                output_dir=out,
+                test="skip",
+                target_platform=platform,
+                no_include_recipe=True,
+            )
     channel = root / "channel"
     for package in out.glob("*/*.conda"):
         (channel / package.parent.name).mkdir(parents=True, exist_ok=True)
@@ -100,15 +105,19 @@ def lock_records(lock: Path) -> dict[str, dict[str, tuple]]:
 
     lock_file = LockFile.from_path(lock)
     environment = lock_file.default_environment()
-    return {p.name: {r.name.normalized: (str(r.version), str(r.build), r.subdir, r.url, r.sha256.hex())
-                     for r in environment.conda_repodata_records_for_platform(p)}
-            for p in lock_file.platforms()}
+    return {
+        p.name: {
+            r.name.normalized: (str(r.version), str(r.build), r.subdir, r.url, r.sha256.hex())
+            for r in environment.conda_repodata_records_for_platform(p)
+        }
+        for p in lock_file.platforms()
+    }
 
 
 def explicit_urls(path: Path) -> tuple[str, list[str]]:
     lines = path.read_text().splitlines()
     platform = next(l.split(":", 1)[1].strip() for l in lines if l.startswith("# platform:"))
-    return platform, lines[lines.index("@EXPLICIT") + 1:]
+    return platform, lines[lines.index("@EXPLICIT") + 1 :]
 
 
 def test_lock_two_platforms_into_one_lock_then_create_and_verify_linux(upstream, tmp_path):
@@ -126,7 +135,7 @@ def test_lock_two_platforms_into_one_lock_then_create_and_verify_linux(upstream,
         for noarch in ("glue", "pyhelper"):
             assert locked[platform][noarch][2] == "noarch"
     assert locked["linux-64"]["platdata"][4] != locked[FOREIGN]["platdata"][4]  # two real, different packages
-    assert locked["linux-64"]["glue"] == locked[FOREIGN]["glue"]                # the one local noarch build
+    assert locked["linux-64"]["glue"] == locked[FOREIGN]["glue"]  # the one local noarch build
 
     for platform in PLATFORMS:
         md5_list, sha_list = tmp_path / f"mp-{platform}.txt", tmp_path / f"mp-{platform}.sha256.txt"
@@ -140,8 +149,10 @@ def test_lock_two_platforms_into_one_lock_then_create_and_verify_linux(upstream,
     # create --locked on this linux-64 host takes the linux-64 part of the lock; verify agrees
     prefix = tmp_path / "env"
     pmpm("create", stack, "-p", prefix, "--locked", cwd=tmp_path)
-    installed = {r["name"]: (r["version"], r["build"], r["subdir"], r["url"], r["sha256"])
-                 for r in (json.loads(p.read_text()) for p in (prefix / "conda-meta").glob("*.json"))}
+    installed = {
+        r["name"]: (r["version"], r["build"], r["subdir"], r["url"], r["sha256"])
+        for r in (json.loads(p.read_text()) for p in (prefix / "conda-meta").glob("*.json"))
+    }
     assert installed == locked["linux-64"]
     assert (prefix / "share" / "platdata" / "platform.txt").read_text().strip() == "linux-64"
     proc = pmpm("verify", "-p", prefix, "--lock", tmp_path / "mp.lock", cwd=tmp_path)
@@ -160,8 +171,17 @@ def test_foreign_platform_uses_its_virtual_packages_and_conda_overrides(upstream
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "no default environment for linux-64" in proc.stderr and FOREIGN in proc.stderr
     # CONDA_OVERRIDE_OSX, as in conda: a macOS too old for platdata cannot be solved
-    proc = pmpm("lock", stack, "--platform", FOREIGN, "-o", tmp_path / "old.lock", cwd=tmp_path, check=False,
-                env={"CONDA_OVERRIDE_OSX": "10.15"})
+    proc = pmpm(
+        "lock",
+        stack,
+        "--platform",
+        FOREIGN,
+        "-o",
+        tmp_path / "old.lock",
+        cwd=tmp_path,
+        check=False,
+        env={"CONDA_OVERRIDE_OSX": "10.15"},
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "cannot be solved" in proc.stderr and "__osx" in proc.stderr
     assert not (tmp_path / "old.lock").exists()

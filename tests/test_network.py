@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import pmpm
 
 ZEROS = "0" * 64

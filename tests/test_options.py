@@ -13,8 +13,7 @@ import pytest
 from pmpm.cli import cli
 from pmpm.cli.params import take
 from pmpm.executors.units import Invocation, Unit
-from pmpm.options import (BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions, flags, key,
-                          to_argv)
+from pmpm.options import BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions, flags, key, to_argv
 
 GROUPS = (RecipeOptions, ChannelOptions, BuildSettings, EngineOptions)
 
@@ -54,8 +53,12 @@ def test_every_option_round_trips_through_the_command_line(group, tmp_path):
 
 def test_a_unit_job_repeats_every_option_of_the_submitting_command(tmp_path):
     recipes = _not_default(RecipeOptions, tmp_path)
-    options = BuildOptions(**{name: _not_default(type(getattr(BuildOptions(), name)), tmp_path)
-                              for name in ("channels", "settings", "engine")})
+    options = BuildOptions(
+        **{
+            name: _not_default(type(getattr(BuildOptions(), name)), tmp_path)
+            for name in ("channels", "settings", "engine")
+        }
+    )
     unit = Unit("libkern", {"march": "x86-64-v3"})
     argv = Invocation((tmp_path / "stack.yml",), recipes, options).argv(unit, program=["pmpm"])
     assert argv[:5] == ["pmpm", "build", str(tmp_path / "stack.yml"), "--only-package", "libkern"]
@@ -98,10 +101,12 @@ ORDERS = {
 
 @pytest.mark.parametrize("order", ORDERS.values(), ids=list(ORDERS))
 def test_the_public_api_is_one_surface_in_every_access_order(order):
-    code = ("import pmpm\n" + order.replace("; ", "\n") + "\n"
-            "import pmpm.api\n"
-            "assert pmpm.build is pmpm.api.build, pmpm.build\n"
-            "assert all(getattr(pmpm, n) is getattr(pmpm.api, n) for n in pmpm.api.__all__)\n"
-            "assert pmpm.read_lock is pmpm.api.read_lock\n")
+    code = (
+        "import pmpm\n" + order.replace("; ", "\n") + "\n"
+        "import pmpm.api\n"
+        "assert pmpm.build is pmpm.api.build, pmpm.build\n"
+        "assert all(getattr(pmpm, n) is getattr(pmpm.api, n) for n in pmpm.api.__all__)\n"
+        "assert pmpm.read_lock is pmpm.api.read_lock\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

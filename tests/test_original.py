@@ -18,13 +18,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
-
 from conftest import REPO, pmpm
+from ruamel.yaml import YAML
 
 
 def _load(text: str):
     return YAML(typ="safe").load(text)
+
 
 ORIGINALS = REPO.parent / "shared" / "orig-pmpm-examples"
 ORIGINAL_FILES = sorted(ORIGINALS.glob("*.yml"))
@@ -44,8 +44,10 @@ def test_original_example_renders_unchanged(name: str, tmp_path: Path):
     toast = (out / "toast" / "recipe.yaml").read_text()
     assert "toast-3.0.6.tar.gz" in toast and "scikit-build-core" in toast
     if "libmadam" in expected:
-        assert "git: \"https://github.com/hpc4cmb/libmadam\"" in (out / "libmadam" / "recipe.yaml").read_text() or \
-               "git: https://github.com/hpc4cmb/libmadam" in (out / "libmadam" / "recipe.yaml").read_text()
+        assert (
+            "git: \"https://github.com/hpc4cmb/libmadam\"" in (out / "libmadam" / "recipe.yaml").read_text()
+            or "git: https://github.com/hpc4cmb/libmadam" in (out / "libmadam" / "recipe.yaml").read_text()
+        )
 
 
 def test_own_fixtures_translate_original_keys(tmp_path: Path):
@@ -65,7 +67,8 @@ def test_own_fixtures_translate_original_keys(tmp_path: Path):
 
 
 def test_nodefaults_is_not_a_channel(tmp_path: Path):
-    from pmpm.channel.local import LocalChannel, search_order
+    from pmpm.channel.layout import search_order
+    from pmpm.channel.local import LocalChannel
 
     order = search_order(LocalChannel(tmp_path / "ch"), ["conda-forge", "nodefaults"])
     assert order == [(tmp_path / "ch").as_uri(), "conda-forge"]
@@ -77,7 +80,8 @@ def test_toast_recipe_accepted_by_the_engine(tmp_path: Path):
     pmpm("render", OWN / "linux.yml", "-o", tmp_path / "r", cwd=tmp_path)
     config = rattler_build.VariantConfig.from_conda_build_config(
         str(tmp_path / "r" / "conda_build_config.yaml"),
-        rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform="linux-64")))
+        rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform="linux-64")),
+    )
     variants = rattler_build.Stage0Recipe.from_file(tmp_path / "r" / "toast" / "recipe.yaml").render(config)
     assert [v.recipe.build.string for v in variants] == ["py311h" + variants[0].recipe.build.string[6:]]
     assert variants[0].recipe.build.string.endswith("_x86_64_v3_0")
@@ -102,14 +106,22 @@ def _git_repo(path: Path, message: str) -> str:
     path.mkdir(parents=True)
     (path / "Makefile").write_text(MAKEFILE)
     (path / "greet.c").write_text(f'const char *greet(void) {{ return "{message}"; }}\n')
-    (path / "main.c").write_text('#include <stdio.h>\nconst char *greet(void);\n'
-                                 'int main(void) { puts(greet()); return 0; }\n')
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(path), "PATH": "/usr/bin:/bin"}
+    (path / "main.c").write_text(
+        '#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n'
+    )
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "HOME": str(path),
+        "PATH": "/usr/bin:/bin",
+    }
     for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "one"], ["tag", "v1.0"]):
         subprocess.run(["git", *args], cwd=path, check=True, env=env)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def _greet_stack(root: Path, repo: Path) -> Path:
@@ -159,7 +171,8 @@ def test_mirror_missing_entry_is_one_line(tmp_path: Path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"git source {repo.as_uri()}@v1.0 is not in the source mirror {tmp_path / 'mirror'} (run `pmpm fetch STACK "
-        "--to MIRROR` where the network is reachable, or `pmpm fetch --add URL@REV FILE --to MIRROR`)"]
+        "--to MIRROR` where the network is reachable, or `pmpm fetch --add URL@REV FILE --to MIRROR`)"
+    ]
 
 
 @pytest.fixture
@@ -183,8 +196,9 @@ def test_mirror_served_over_http_with_an_imported_tarball(tmp_path: Path, http_s
     repo = tmp_path / "upstream" / "greet"
     _git_repo(repo, "hello over http")
     tarball = tmp_path / "greet-v1.0.tar.gz"
-    subprocess.run(["git", "archive", "--format=tar.gz", "--prefix=greet-1.0/", "-o", tarball, "v1.0"],
-                   cwd=repo, check=True)
+    subprocess.run(
+        ["git", "archive", "--format=tar.gz", "--prefix=greet-1.0/", "-o", tarball, "v1.0"], cwd=repo, check=True
+    )
     stack = _greet_stack(tmp_path, repo)
     shutil.move(tmp_path / "upstream", tmp_path / "gone")
     pmpm("fetch", "--add", f"{repo.as_uri()}@v1.0", tarball, "--to", tmp_path / "mirror", cwd=tmp_path)
@@ -286,8 +300,9 @@ HEADERS = {"/usr/include/fftw3.f03": "libfftw3-dev", "/usr/include/fitsio.h": "l
 
 
 def _missing_host_packages() -> list[str]:
-    return [pkg for exe, pkg in NEEDS.items() if not shutil.which(exe)] + \
-           [pkg for path, pkg in HEADERS.items() if not Path(path).is_file()]
+    return [pkg for exe, pkg in NEEDS.items() if not shutil.which(exe)] + [
+        pkg for path, pkg in HEADERS.items() if not Path(path).is_file()
+    ]
 
 
 @pytest.mark.slow
@@ -313,27 +328,55 @@ _pmpm:
       tests: {commands: ['test -f "$PREFIX/lib/libminimadam.so"', 'test -f "$PREFIX/lib/libminimadam.a"']}
 """)
     prefix = tmp_path / "env"
-    pmpm("system_install", prefix, "--file", stack, "--arch", "x86-64-v2", "--tune", "generic", cwd=tmp_path,
-         timeout=1200)
+    pmpm(
+        "system_install",
+        prefix,
+        "--file",
+        stack,
+        "--arch",
+        "x86-64-v2",
+        "--tune",
+        "generic",
+        cwd=tmp_path,
+        timeout=1200,
+    )
     library = prefix / "lib" / "libminimadam.so"
     needed = subprocess.run(["readelf", "-d", library], capture_output=True, text=True, check=True).stdout
     assert "libmpi_mpifh" in needed or "libmpi_usempif08" in needed or "libmpi" in needed, needed
     assert all(lib in needed for lib in ("libfftw3", "libcfitsio", "liblapack", "libblas")), needed
     (tmp_path / "check.f90").write_text(MINI_PROGRAM)
-    subprocess.run(["mpifort", "-o", tmp_path / "check", tmp_path / "check.f90", f"-L{prefix / 'lib'}",
-                    "-lminimadam", f"-Wl,-rpath,{prefix / 'lib'}"], check=True)
-    env = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "PATH": "/usr/bin:/bin",
-           "OMPI_MCA_plm": "isolated", "OMPI_MCA_btl_vader_single_copy_mechanism": "none"}
-    run = subprocess.run(["mpirun", "-n", "1", tmp_path / "check"], capture_output=True, text=True, env=env,
-                         timeout=120)
+    subprocess.run(
+        [
+            "mpifort",
+            "-o",
+            tmp_path / "check",
+            tmp_path / "check.f90",
+            f"-L{prefix / 'lib'}",
+            "-lminimadam",
+            f"-Wl,-rpath,{prefix / 'lib'}",
+        ],
+        check=True,
+    )
+    env = {
+        "OMPI_ALLOW_RUN_AS_ROOT": "1",
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        "PATH": "/usr/bin:/bin",
+        "OMPI_MCA_plm": "isolated",
+        "OMPI_MCA_btl_vader_single_copy_mechanism": "none",
+    }
+    run = subprocess.run(
+        ["mpirun", "-n", "1", tmp_path / "check"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert run.stdout.strip() == "minimadam ok", run.stdout + run.stderr
 
 
 # --- a Debian source package through the mirror: fftw3's orig tarball for the catalogue's fftw --
 
 FFTW = ("fftw3", "3.3.10")  # Debian bookworm's fftw3 3.3.10-1; catalogue/fftw.yml pins the same release
-DEAD_PROXY = {name: "http://127.0.0.1:9" for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                                                        "all_proxy", "ALL_PROXY")}
+DEAD_PROXY = {
+    name: "http://127.0.0.1:9"
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+}
 DFT_INPUT = [1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]
 DFT_C = """\
 #include <stdio.h>
@@ -361,7 +404,7 @@ def test_debian_orig_tarball_through_the_mirror_builds_catalogue_fftw(tmp_path: 
     from sources_fixture import debian_orig_tarball
 
     from pmpm import resources
-    from pmpm.stack.yamlio import read_yaml
+    from pmpm.yamlio import read_yaml
 
     tarball = debian_orig_tarball(cache_root(), *FFTW)
     entry = read_yaml(resources.catalogue_dir() / "fftw.yml")
@@ -378,8 +421,9 @@ def test_debian_orig_tarball_through_the_mirror_builds_catalogue_fftw(tmp_path: 
 
     without = pmpm("build", stack, "--offline", cwd=tmp_path, check=False, env=DEAD_PROXY)
     assert without.returncode != 0 and upstream_url in without.stdout + without.stderr
-    built = pmpm("build", stack, "--offline", "--source-mirror", mirror, "--json", cwd=tmp_path, env=DEAD_PROXY,
-                 timeout=1800)
+    built = pmpm(
+        "build", stack, "--offline", "--source-mirror", mirror, "--json", cwd=tmp_path, env=DEAD_PROXY, timeout=1800
+    )
     assert [r["status"] for r in json.loads(built.stdout)["packages"] if r["name"] == "fftw"] == ["built"]
     recipe = (tmp_path / "recipes" / "fftw" / "recipe.yaml").read_text()
     assert "fftw.org" not in recipe.split("build:")[0] and mirror.as_uri() in recipe
@@ -388,8 +432,19 @@ def test_debian_orig_tarball_through_the_mirror_builds_catalogue_fftw(tmp_path: 
     prefix = tmp_path / "env"
     pmpm("create", stack, "-p", prefix, "--offline", cwd=tmp_path, env=DEAD_PROXY)
     (tmp_path / "dft.c").write_text(DFT_C)
-    subprocess.run(["gcc", "-o", tmp_path / "dft", tmp_path / "dft.c", f"-I{prefix / 'include'}",
-                    f"-L{prefix / 'lib'}", "-lfftw3", f"-Wl,-rpath,{prefix / 'lib'}"], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-o",
+            tmp_path / "dft",
+            tmp_path / "dft.c",
+            f"-I{prefix / 'include'}",
+            f"-L{prefix / 'lib'}",
+            "-lfftw3",
+            f"-Wl,-rpath,{prefix / 'lib'}",
+        ],
+        check=True,
+    )
     run = subprocess.run([tmp_path / "dft"], capture_output=True, text=True, check=True)
     *rows, version = run.stdout.strip().splitlines()
     assert version.startswith("fftw-3.3.10"), run.stdout
@@ -447,20 +502,43 @@ def test_catalogue_git_package_conda_install_offline_from_the_mirror(tmp_path: P
     version = ZLIB_NG[1]
     tarball = _zlib_ng_tree_tarball(tmp_path)
     stack = tmp_path / "stack.yml"
-    stack.write_text(f"channels: [conda-forge, nodefaults]\ndependencies: []\n"
-                     f"_pmpm:\n  arch: x86-64-v3\n  dependencies: [zlib-ng={version}]\n")
+    stack.write_text(
+        f"channels: [conda-forge, nodefaults]\ndependencies: []\n"
+        f"_pmpm:\n  arch: x86-64-v3\n  dependencies: [zlib-ng={version}]\n"
+    )
     mirror = tmp_path / "mirror"
     pmpm("fetch", "--to", mirror, "--add", f"https://github.com/zlib-ng/zlib-ng@{version}", tarball, cwd=tmp_path)
     dead = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy")}
     prefix = tmp_path / "env"
-    pmpm("conda_install", prefix, "--file", stack, "--offline", "--source-mirror", mirror, cwd=tmp_path, env=dead,
-         timeout=1200)
+    pmpm(
+        "conda_install",
+        prefix,
+        "--file",
+        stack,
+        "--offline",
+        "--source-mirror",
+        mirror,
+        cwd=tmp_path,
+        env=dead,
+        timeout=1200,
+    )
     recipe = (tmp_path / "recipes" / "zlib-ng" / "recipe.yaml").read_text()
     assert "github.com" not in recipe.split("about:")[0] and mirror.as_uri() in recipe
     assert "-DZLIB_COMPAT=OFF" in recipe  # the catalogue's own options
     program = tmp_path / "zcheck"
     (tmp_path / "zcheck.c").write_text(ZLIB_NG_PROGRAM)
-    subprocess.run(["gcc", tmp_path / "zcheck.c", f"-I{prefix}/include", f"-L{prefix}/lib", "-lz-ng",
-                    f"-Wl,-rpath,{prefix}/lib", "-o", program], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            tmp_path / "zcheck.c",
+            f"-I{prefix}/include",
+            f"-L{prefix}/lib",
+            "-lz-ng",
+            f"-Wl,-rpath,{prefix}/lib",
+            "-o",
+            program,
+        ],
+        check=True,
+    )
     out = subprocess.run([program], capture_output=True, text=True, check=True).stdout.split()
     assert out[:2] == ["zlib-ng", version] and out[-1] == "roundtrip", out

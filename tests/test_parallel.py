@@ -36,7 +36,11 @@ def _source_dir(root: Path) -> None:
 def _interval(channel: Path, prefix: Path, archspec: str) -> tuple[float, float, str]:
     env = install_env(channel, prefix, ["stamp"], archspec=archspec)
     share = env / "share"
-    return float((share / "start").read_text()), float((share / "end").read_text()), (share / "cpu_count").read_text().strip()
+    return (
+        float((share / "start").read_text()),
+        float((share / "end").read_text()),
+        (share / "cpu_count").read_text().strip(),
+    )
 
 
 def test_two_variants_of_one_package_build_side_by_side_with_a_core_each(tmp_path):
@@ -46,7 +50,7 @@ def test_two_variants_of_one_package_build_side_by_side_with_a_core_each(tmp_pat
     assert [p["status"] for p in report["packages"] if p["name"] == "stamp"] == ["built", "built"]
     base = _interval(tmp_path / "local-channel", tmp_path / "env1", "x86_64")
     v3 = _interval(tmp_path / "local-channel", tmp_path / "env3", "x86_64_v3")
-    assert base[2] == v3[2] == "1"                      # 2 cores, 2 builds at once: one core each
+    assert base[2] == v3[2] == "1"  # 2 cores, 2 builds at once: one core each
     assert max(base[0], v3[0]) < min(base[1], v3[1]), (base, v3)  # the two sleeps overlapped
 
 
@@ -56,10 +60,16 @@ NAMES = ("one", "two", "three", "four")
 def _worker_stack(root: Path, fail: str = "") -> None:
     lines = ["name: reuse", "channels: []", "dependencies: []", "_pmpm:", "  packages:"]
     for name in NAMES:
-        script = (f'echo "worker-pgid $(cut -d" " -f5 /proc/$$/stat)" && echo "cpu-count=$CPU_COUNT"'
-                  + (" && exit 3" if name == fail else ""))
-        lines += [f"    - name: {name}", '      version: "1.0"', "      source: {path: src}", "      kind: script",
-                  f"      script: ['{script}']"]
+        script = 'echo "worker-pgid $(cut -d" " -f5 /proc/$$/stat)" && echo "cpu-count=$CPU_COUNT"' + (
+            " && exit 3" if name == fail else ""
+        )
+        lines += [
+            f"    - name: {name}",
+            '      version: "1.0"',
+            "      source: {path: src}",
+            "      kind: script",
+            f"      script: ['{script}']",
+        ]
     _source_dir(root)
     (root / "stack.yml").write_text("\n".join(lines) + "\n")
 
@@ -99,7 +109,7 @@ def test_a_failed_build_gets_the_next_job_a_fresh_worker(tmp_path):
     assert sorted(order) == sorted((n, "failed" if n == "two" else "built") for n in NAMES)
     groups = [_worker_groups(tmp_path)[name] for name, _ in order]
     failed = [name for name, _ in order].index("two")
-    assert len(set(groups[:failed + 1])) == 1 and len(set(groups[failed + 1:])) <= 1, (order, groups)
+    assert len(set(groups[: failed + 1])) == 1 and len(set(groups[failed + 1 :])) <= 1, (order, groups)
     if failed + 1 < len(groups):
         assert groups[failed + 1] != groups[failed], (order, groups)
 
@@ -111,8 +121,13 @@ def test_a_path_source_holding_the_state_dir_and_channel_is_copied_and_digested_
     (tmp_path / "marker").write_text("mine\n")
     lines = ["name: here", "channels: []", "dependencies: []", "_pmpm:", "  packages:"]
     for name in NAMES:
-        lines += [f"    - name: {name}", '      version: "1.0"', "      source: {path: .}", "      kind: script",
-                  "      script: ['test -f marker && test ! -e .pmpm && test ! -e local-channel']"]
+        lines += [
+            f"    - name: {name}",
+            '      version: "1.0"',
+            "      source: {path: .}",
+            "      kind: script",
+            "      script: ['test -f marker && test ! -e .pmpm && test ! -e local-channel']",
+        ]
     (tmp_path / "stack.yml").write_text("\n".join(lines) + "\n")
 
     def statuses() -> dict[str, str]:
@@ -125,7 +140,6 @@ def test_a_path_source_holding_the_state_dir_and_channel_is_copied_and_digested_
     assert statuses() == dict.fromkeys(NAMES, "built")
 
 
-
 def test_the_cpu_gate_is_published_in_one_go_before_any_other_build_starts(tmp_path, monkeypatch):
     """A level > 1 package's test environment installs its gate build from the channel, so even
     with a free slot (-j 2) no stack build starts while gate builds are unpublished. They are
@@ -134,13 +148,26 @@ def test_the_cpu_gate_is_published_in_one_go_before_any_other_build_starts(tmp_p
     from pmpm import api
     from pmpm.channel.local import LocalChannel
 
-    count = ("grep -o '\"_x86_64-microarch-level-[^\"]*[.]conda\"' "
-             f"'{tmp_path}/local-channel/noarch/repodata.json' | sort -u | wc -l > \"$PREFIX/share/gates\"")
-    lines = ["name: gated", "channels: []", "dependencies: []", "_pmpm:", "  variants: {march: [x86-64-v3]}",
-             "  packages:"]
+    count = (
+        "grep -o '\"_x86_64-microarch-level-[^\"]*[.]conda\"' "
+        f"'{tmp_path}/local-channel/noarch/repodata.json' | sort -u | wc -l > \"$PREFIX/share/gates\""
+    )
+    lines = [
+        "name: gated",
+        "channels: []",
+        "dependencies: []",
+        "_pmpm:",
+        "  variants: {march: [x86-64-v3]}",
+        "  packages:",
+    ]
     for name in ("early", "late"):
-        lines += [f"    - name: {name}", '      version: "1.0"', "      source: {path: src}", "      kind: script",
-                  f"      script: ['mkdir -p \"$PREFIX/share\"', {json.dumps(count)}]"]
+        lines += [
+            f"    - name: {name}",
+            '      version: "1.0"',
+            "      source: {path: src}",
+            "      kind: script",
+            f"      script: ['mkdir -p \"$PREFIX/share\"', {json.dumps(count)}]",
+        ]
     _source_dir(tmp_path)
     (tmp_path / "stack.yml").write_text("\n".join(lines) + "\n")
     published: list[list[str]] = []

@@ -6,7 +6,6 @@ import os
 import pty
 import re
 import select
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,14 +57,14 @@ def test_on_a_terminal_the_live_view_shows_phase_latest_line_log_and_elapsed(tmp
     _stack(tmp_path)
     screen = _run_on_a_terminal([sys.executable, "-m", "pmpm", "build", "stack.yml"], tmp_path)
     assert re.search(r"pmpm build 0/1 done, 0:0\d elapsed", screen), screen
-    assert "Running build script" in screen          # the phase
+    assert "Running build script" in screen  # the phase
     assert "⠁" not in screen and "copying source" not in screen  # the engine's own spinners stay off
     # The latest log line while it sleeps. The engine reads a script's stdout and stderr on two
     # pipes, so their lines may interleave out of order: the marker goes to stderr with the
     # `set -x` trace, or under load it could arrive after "+ sleep 4" and stay the latest line.
     assert "+ sleep 4" in screen
     assert "log: " + str(tmp_path / ".pmpm" / "logs") in screen.replace("\r", "").replace("\n", "")
-    assert "built slow-1.0-" in screen              # and a line when it is done
+    assert "built slow-1.0-" in screen  # and a line when it is done
 
 
 def _run_on_a_terminal(argv: list[str], cwd: Path, timeout: float = 120) -> str:

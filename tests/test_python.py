@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import STACKS, pmpm
 from python_fixture import cache_root, numpy_package, write_stack
 
@@ -36,8 +35,9 @@ def upstream(channel: Path) -> list:
 
 
 def env_python(prefix: Path, code: str, env: dict | None = None) -> str:
-    return subprocess.run([prefix / "bin" / "python", "-c", code], capture_output=True, text=True, check=True,
-                          env=env).stdout
+    return subprocess.run(
+        [prefix / "bin" / "python", "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout
 
 
 def objdump_ymm(library: Path) -> int:
@@ -76,7 +76,7 @@ _pmpm:
     index = json.loads((tmp_path / "x" / "info" / "index.json").read_text())
     assert index["noarch"] == "python" and not any(d.startswith("python ") and "<" in d for d in index["depends"])
     assert (tmp_path / "x" / "site-packages" / "pyhello" / "__init__.py").is_file()
-    assert not (tmp_path / "x" / "bin").exists()          # scripts are made at install time
+    assert not (tmp_path / "x" / "bin").exists()  # scripts are made at install time
     prefix = tmp_path / "env"
     pmpm("create", "s.yml", "-p", prefix, *upstream(python_channel), cwd=tmp_path)
     out = subprocess.run([prefix / "bin" / "pyhello"], capture_output=True, text=True, check=True).stdout
@@ -84,8 +84,9 @@ _pmpm:
 
 
 def test_pip_list_is_applied_with_the_envs_own_pip(python_channel, tmp_path):
-    (tmp_path / "s.yml").write_text("name: s\nchannels: []\ndependencies:\n  - python 3.11.*\n  - pip\n"
-                                    "  - pip:\n      - six==1.16.0\n")
+    (tmp_path / "s.yml").write_text(
+        "name: s\nchannels: []\ndependencies:\n  - python 3.11.*\n  - pip\n  - pip:\n      - six==1.16.0\n"
+    )
     prefix = tmp_path / "env"
     pmpm("create", "s.yml", "-p", prefix, *upstream(python_channel), cwd=tmp_path)
     assert env_python(prefix, "import six; print(six.__version__, six.__file__)").split()[0] == "1.16.0"
@@ -99,8 +100,17 @@ def numpy_channel(python_channel) -> Path:
     stack = root / "numpy" / "numpy.yml"
     stack.parent.mkdir(exist_ok=True)
     stack.write_text("name: numpy\nchannels: []\ndependencies: []\n_pmpm:\n  packages:\n" + numpy_package(root))
-    pmpm("build", stack, "--variant", "march=x86-64,x86-64-v3", *upstream(python_channel),
-         "--channel", root / "numpy-channel", cwd=stack.parent, timeout=3000)
+    pmpm(
+        "build",
+        stack,
+        "--variant",
+        "march=x86-64,x86-64-v3",
+        *upstream(python_channel),
+        "--channel",
+        root / "numpy-channel",
+        cwd=stack.parent,
+        timeout=3000,
+    )
     return root / "numpy-channel"
 
 
@@ -108,8 +118,17 @@ def numpy_channel(python_channel) -> Path:
 def test_numpy_built_with_march_flags(numpy_channel, python_channel, tmp_path, archspec, march):
     (tmp_path / "s.yml").write_text("name: s\nchannels: []\ndependencies: [numpy, python 3.11.*]\n")
     prefix = tmp_path / "env"
-    pmpm("create", "s.yml", "-p", prefix, "--channel", numpy_channel, *upstream(python_channel), cwd=tmp_path,
-         env={"CONDA_OVERRIDE_ARCHSPEC": archspec})
+    pmpm(
+        "create",
+        "s.yml",
+        "-p",
+        prefix,
+        "--channel",
+        numpy_channel,
+        *upstream(python_channel),
+        cwd=tmp_path,
+        env={"CONDA_OVERRIDE_ARCHSPEC": archspec},
+    )
     tag = march.replace("-", "_")
     meta = json.loads(next((prefix / "conda-meta").glob("numpy-*.json")).read_text())
     assert meta["build"].startswith("py311h") and meta["build"].endswith(f"_{tag}_0")
@@ -124,16 +143,26 @@ def test_numpy_built_with_march_flags(numpy_channel, python_channel, tmp_path, a
 @pytest.fixture(scope="module")
 def demo_python(python_channel, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo-python")
-    pmpm("build", STACKS / "demo-python.yml", "--variant", "march=x86-64,x86-64-v3", *upstream(python_channel),
-         cwd=root)
+    pmpm(
+        "build", STACKS / "demo-python.yml", "--variant", "march=x86-64,x86-64-v3", *upstream(python_channel), cwd=root
+    )
     return root
 
 
 @pytest.mark.parametrize("env, isa, build_tag", [(BASE, "sse2", "_x86_64_0"), (V3, "avx2", "_x86_64_v3_0")])
 def test_demo_extension_per_variant(demo_python, python_channel, tmp_path, env, isa, build_tag):
     prefix = tmp_path / "env"
-    pmpm("create", STACKS / "demo-python.yml", "-p", prefix, "--channel", demo_python / "local-channel",
-         *upstream(python_channel), cwd=demo_python, env=env)
+    pmpm(
+        "create",
+        STACKS / "demo-python.yml",
+        "-p",
+        prefix,
+        "--channel",
+        demo_python / "local-channel",
+        *upstream(python_channel),
+        cwd=demo_python,
+        env=env,
+    )
     meta = json.loads(next((prefix / "conda-meta").glob("pykern-*.json")).read_text())
     assert meta["build"].startswith("py311h") and meta["build"].endswith(build_tag)
     assert env_python(prefix, "import pykern; print(*pykern.isa())").split() == [isa, isa]
@@ -162,8 +191,11 @@ _pmpm:
     recipe = (tmp_path / "recipes" / "bitarray" / "recipe.yaml").read_text()
     assert "file://" in recipe and "pypi.org" not in recipe  # the sdist pip fetched, wherever pip fetched it
     pmpm("create", "s.yml", "-p", tmp_path / "env", *upstream(python_channel), cwd=tmp_path, env=V3)
-    out = env_python(tmp_path / "env", "import bitarray; a = bitarray.bitarray('1011' * 1000); "
-                                        "print(a.count(1), bitarray.__version__, bitarray._bitarray.__file__)")
+    out = env_python(
+        tmp_path / "env",
+        "import bitarray; a = bitarray.bitarray('1011' * 1000); "
+        "print(a.count(1), bitarray.__version__, bitarray._bitarray.__file__)",
+    )
     count, version, library = out.split()
     assert (count, version) == ("3000", "3.0.0") and library.startswith(str(tmp_path / "env"))
     assert objdump_ymm(Path(library)) > 0  # built for x86-64-v3, not conda-forge's baseline

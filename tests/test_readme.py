@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
-
 from conftest import REPO, STACKS, pmpm
+from ruamel.yaml import YAML
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +35,7 @@ README = REPO / "README.md"
 CI_RUN = REPO / ".ci" / "run"
 SHELLS = {"bash", "sh", "shell"}
 NOT_RUN = {"", "text"}
-SET_UP = ("pip ", "python -m pytest")          # pmpm's own installation and test suite
+SET_UP = ("pip ", "ruff ", "python -m pytest")  # pmpm's own installation, lint and test suite
 OTHER_TOOLS = {"mamba", "micromamba", "conda", "pixi", "rattler-build"}
 _FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 
@@ -47,7 +46,7 @@ ENGINE_TOOLS = {"conda-build": "conda", "rattler-build-exe": "rattler-build"}
 @dataclass(frozen=True)
 class Block:
     lang: str
-    line: int       # of the opening fence
+    line: int  # of the opening fence
     text: str
 
 
@@ -99,7 +98,7 @@ class Reader:
     def __init__(self, root: Path):
         self.root = root
         shutil.copytree(STACKS, root / "stacks")
-        self.done: dict[Command, str] = {}          # command -> "ok" | "failed" | why not run
+        self.done: dict[Command, str] = {}  # command -> "ok" | "failed" | why not run
         # The pmpm of this interpreter, as `pip install -e` put it on the reader's PATH.
         bindir = str(Path(sys.executable).parent)
         self.env = {**os.environ, "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")])}
@@ -118,7 +117,7 @@ class Reader:
     def run(self, command: Command) -> None:
         """Run the commands before this one that have not run yet, then this one."""
         everything = commands()
-        for earlier in everything[:everything.index(command)]:
+        for earlier in everything[: everything.index(command)]:
             if earlier not in self.done:
                 self.done[earlier] = self.not_run(earlier) or self._execute(earlier)
             if self.done[earlier] == "failed":
@@ -133,8 +132,15 @@ class Reader:
         self.done[command] = result
 
     def _execute(self, command: Command) -> str:
-        proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", command.text], cwd=self.root, env=self.env,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", command.text],
+            cwd=self.root,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if proc.returncode:
             return f"{command} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
         return "ok"

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import STACKS, install_env, pmpm
+
 from pmpm.builder.rebuild import DirtyWorkspace, sync_tree
 
 pytestmark = pytest.mark.slow
@@ -44,13 +44,22 @@ def run_kern(prefix: Path) -> float:
 
 def test_unchanged_packages_are_up_to_date_and_dependency_changes_propagate(demo):
     assert statuses(pmpm("build", "demo.yml", *V3, "--json", cwd=demo)) == {"libkern": "built", "kern-cli": "built"}
-    assert statuses(pmpm("build", "demo.yml", *V3, "--json", cwd=demo)) == {"libkern": "up to date", "kern-cli": "up to date"}
+    assert statuses(pmpm("build", "demo.yml", *V3, "--json", cwd=demo)) == {
+        "libkern": "up to date",
+        "kern-cli": "up to date",
+    }
     cli_main = demo / "demo" / "kern-cli" / "main.c"
     cli_main.write_text(cli_main.read_text().replace("sum=%.1f", "total=%.1f"))
-    assert statuses(pmpm("build", "demo.yml", *V3, "--json", cwd=demo)) == {"libkern": "up to date", "kern-cli": "built"}
+    assert statuses(pmpm("build", "demo.yml", *V3, "--json", cwd=demo)) == {
+        "libkern": "up to date",
+        "kern-cli": "built",
+    }
     edit_kernel(demo)  # a change in a local dependency rebuilds its dependents
     assert statuses(pmpm("build", "demo.yml", *V3, "--json", cwd=demo)) == {"libkern": "built", "kern-cli": "built"}
-    assert statuses(pmpm("build", "demo.yml", *V3, "--json", "--force", cwd=demo)) == {"libkern": "built", "kern-cli": "built"}
+    assert statuses(pmpm("build", "demo.yml", *V3, "--json", "--force", cwd=demo)) == {
+        "libkern": "built",
+        "kern-cli": "built",
+    }
 
 
 def test_dirty_picks_up_an_edit_and_recompiles_only_that_file(demo):
@@ -88,7 +97,9 @@ def _contents(conda: Path, scratch: Path) -> dict[str, bytes]:
     out = scratch / conda.stem
     extract(conda, out)
     # Files that embed the install prefix carry the build's own host prefix, rewritten at install time.
-    placeholders = {e.get("prefix_placeholder") for e in json.loads((out / "info" / "paths.json").read_text())["paths"]} - {None}
+    placeholders = {
+        e.get("prefix_placeholder") for e in json.loads((out / "info" / "paths.json").read_text())["paths"]
+    } - {None}
     files = {}
     for path in sorted(p for p in out.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = str(path.relative_to(out))
@@ -118,8 +129,11 @@ def test_dirty_package_equals_a_clean_build_of_the_same_sources(demo):
     dirty = json.loads(pmpm("build", "demo.yml", *V3, "--dirty", "--json", cwd=demo).stdout)
     kept = demo / "dirty-packages"
     kept.mkdir()
-    dirty_files = {p["name"]: _contents(Path(shutil.copy(p["files"][0], kept)), demo / "xd") for p in dirty["packages"]
-                   if p["name"] != GATE}
+    dirty_files = {
+        p["name"]: _contents(Path(shutil.copy(p["files"][0], kept)), demo / "xd")
+        for p in dirty["packages"]
+        if p["name"] != GATE
+    }
     clean = json.loads(pmpm("build", "demo.yml", *V3, "--force", "--json", cwd=demo).stdout)
     for package in (p for p in clean["packages"] if p["name"] != GATE):
         assert package["status"] == "built"
@@ -144,8 +158,9 @@ def test_sync_copies_only_changed_files(tmp_path):
 def test_dirty_workspace_rewrites_its_recipe_only_when_the_recipe_changes(tmp_path):
     recipe = tmp_path / "recipes" / "pkg" / "recipe.yaml"
     recipe.parent.mkdir(parents=True)
-    recipe.write_text("package: {name: pkg, version: '1'}\nsource:\n  - path: ../../src\n"
-                      "build:\n  script:\n    content: [make]\n")
+    recipe.write_text(
+        "package: {name: pkg, version: '1'}\nsource:\n  - path: ../../src\nbuild:\n  script:\n    content: [make]\n"
+    )
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.c").write_text("int a;\n")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import rattler_build
-
 from conftest import REPO, STACKS, pmpm
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -23,8 +22,10 @@ def _normalize(text: str) -> str:
 
 
 # The fixture's pypi: sources are not on any index: seed pmpm's content-addressed sdist cache instead.
-_FAKE_SDISTS = {"1a1111111111111111111111111111111111111111111111111111111111111b": "py_ext-5.0.tar.gz",
-                "2a2222222222222222222222222222222222222222222222222222222222222b": "py_pure-6.0.tar.gz"}
+_FAKE_SDISTS = {
+    "1a1111111111111111111111111111111111111111111111111111111111111b": "py_ext-5.0.tar.gz",
+    "2a2222222222222222222222222222222222222222222222222222222222222b": "py_pure-6.0.tar.gz",
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,18 @@ def kinds(tmp_path_factory) -> Path:
         (root / "cache" / "pmpm" / "sdists" / "sha256" / digest).mkdir(parents=True)
         (root / "cache" / "pmpm" / "sdists" / "sha256" / digest / filename).write_bytes(b"not a real sdist")
     out = root / "recipes"
-    pmpm("render", FIXTURES / "kinds.yml", "-o", out, "--format", "meta.yaml",
-         "--variant", "march=x86-64,x86-64-v3,znver3", cwd=REPO, env={"XDG_CACHE_HOME": str(root / "cache")})
+    pmpm(
+        "render",
+        FIXTURES / "kinds.yml",
+        "-o",
+        out,
+        "--format",
+        "meta.yaml",
+        "--variant",
+        "march=x86-64,x86-64-v3,znver3",
+        cwd=REPO,
+        env={"XDG_CACHE_HOME": str(root / "cache")},
+    )
     return out
 
 
@@ -61,7 +72,8 @@ def test_golden_config(kinds):
 def _engine_variants(recipes: Path) -> list:
     config = rattler_build.VariantConfig.from_conda_build_config(
         str(recipes / "conda_build_config.yaml"),
-        rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform="linux-64")))
+        rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform="linux-64")),
+    )
     return config
 
 
@@ -114,7 +126,16 @@ def test_every_shipped_stack_renders_and_the_engine_accepts_it(stack, tmp_path):
 
 def test_render_help_teaches():
     out = pmpm("render", "--help", cwd=REPO).stdout
-    for needle in ("--variant", "-m, --variant-config", "march", "znver3", "native", "Example", "meta.yaml", "-o, --output"):
+    for needle in (
+        "--variant",
+        "-m, --variant-config",
+        "march",
+        "znver3",
+        "native",
+        "Example",
+        "meta.yaml",
+        "-o, --output",
+    ):
         assert needle in out, needle
 
 

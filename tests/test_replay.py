@@ -5,14 +5,13 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
-import threading
-from functools import partial
 import subprocess
 import sys
+import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
-
 from conftest import STACKS, pmpm
 
 REPLAYED = "nothing changed since the last build"
@@ -36,18 +35,18 @@ def test_unchanged_inputs_replay_and_every_kind_of_change_builds_for_real(demo):
     assert build(demo) == ({"libkern": "built", "kern-cli": "built"}, False)
     assert build(demo) == ({"libkern": "up to date", "kern-cli": "up to date"}, True)
 
-    source = demo / "demo" / "libkern" / "src" / "kern.c"          # a source edit
+    source = demo / "demo" / "libkern" / "src" / "kern.c"  # a source edit
     source.write_text(source.read_text().replace("y[i] = a * x[i] + y[i];", "y[i] = a * x[i] + y[i] + 1.0f;"))
     assert build(demo) == ({"libkern": "built", "kern-cli": "built"}, False)
     assert build(demo)[1]
 
-    stack = demo / "demo.yml"                                       # a stack edit
+    stack = demo / "demo.yml"  # a stack edit
     stack.write_text(stack.read_text() + "\n# a comment changes the file, not the packages\n")
     assert build(demo) == ({"libkern": "up to date", "kern-cli": "up to date"}, False)
     assert build(demo)[1]
 
     published = next((demo / "local-channel" / "linux-64").glob("kern-cli-*.conda"))
-    published.unlink()                                              # a package gone from the channel
+    published.unlink()  # a package gone from the channel
     assert build(demo) == ({"libkern": "up to date", "kern-cli": "built"}, False)
 
     assert build(demo, "--variant", "march=x86-64-v3")[1] is False  # other options: another record
@@ -56,19 +55,27 @@ def test_unchanged_inputs_replay_and_every_kind_of_change_builds_for_real(demo):
 
 def test_a_replay_loads_neither_engine_nor_validator(demo):
     pmpm("build", "demo.yml", cwd=demo)
-    code = ("import sys, runpy; sys.argv = ['pmpm', 'build', 'demo.yml']\n"
-            "try:\n    runpy.run_module('pmpm', run_name='__main__')\nexcept SystemExit:\n    pass\n")
-    probe = (code.replace("runpy.run_module('pmpm', run_name='__main__')",
-                          "from pmpm.cli.main import cli; cli.main(standalone_mode=False)")
-             + "print(sorted(m for m in ('rattler_build', 'rattler', 'pydantic', 'jinja2') if m in sys.modules))")
+    code = (
+        "import sys, runpy; sys.argv = ['pmpm', 'build', 'demo.yml']\n"
+        "try:\n    runpy.run_module('pmpm', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+    )
+    probe = (
+        code.replace(
+            "runpy.run_module('pmpm', run_name='__main__')",
+            "from pmpm.cli.main import cli; cli.main(standalone_mode=False)",
+        )
+        + "print(sorted(m for m in ('rattler_build', 'rattler', 'pydantic', 'jinja2') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], cwd=demo, capture_output=True, text=True, check=True)
     assert REPLAYED in out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-RENDERS = ("import sys\nfrom pathlib import Path\nfrom pmpm import api\n"
-           "recipes = api.recipe_set([Path('demo.yml')])\n"
-           "import json\nprint(json.dumps(['jinja2' in sys.modules, 'pydantic' in sys.modules, list(map(str, recipes.recipes))]))")
+RENDERS = (
+    "import sys\nfrom pathlib import Path\nfrom pmpm import api\n"
+    "recipes = api.recipe_set([Path('demo.yml')])\n"
+    "import json\nprint(json.dumps(['jinja2' in sys.modules, 'pydantic' in sys.modules, list(map(str, recipes.recipes))]))"
+)
 
 
 def recipe_set(root: Path) -> tuple[bool, list[str]]:
@@ -87,11 +94,11 @@ def test_a_build_that_runs_reads_an_unchanged_render_back_and_renders_any_change
 
     recipe = demo / "recipes" / "libkern" / "recipe.yaml"
     as_written = recipe.read_text()
-    recipe.write_text(as_written + "# edited by hand\n")          # a rendered file not as pmpm wrote it
+    recipe.write_text(as_written + "# edited by hand\n")  # a rendered file not as pmpm wrote it
     assert recipe_set(demo) == (True, recipes) and recipe.read_text() == as_written
     assert recipe_set(demo)[0] is False
 
-    stack = demo / "demo.yml"                                       # a stack edit
+    stack = demo / "demo.yml"  # a stack edit
     stack.write_text(stack.read_text().replace("Vectorizable saxpy kernel", "Saxpy kernel"))
     assert recipe_set(demo) == (True, recipes) and "summary: Saxpy kernel" in recipe.read_text()
 

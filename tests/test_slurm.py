@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 import slurm_cluster
 from conftest import STACKS, install_env, pmpm, repodata
 from test_build import BROKEN, _stack, objdump_registers
@@ -33,7 +32,11 @@ def cluster(tmp_path_factory):
 def _demo(root: Path) -> Path:
     """The demo stack, with a Slurm constraint for its v3 builds."""
     shutil.copytree(STACKS / "demo", root / "demo")
-    text = (STACKS / "demo.yml").read_text().replace("_pmpm:\n", "_pmpm:\n  slurm:\n    x86-64-v3: {constraint: avx2}\n", 1)
+    text = (
+        (STACKS / "demo.yml")
+        .read_text()
+        .replace("_pmpm:\n", "_pmpm:\n  slurm:\n    x86-64-v3: {constraint: avx2}\n", 1)
+    )
     (root / "demo.yml").write_text(text)
     return root / "demo.yml"
 
@@ -47,16 +50,30 @@ def _jobs(stdout: str) -> dict[str, str]:
 def demo(cluster, tmp_path_factory):
     root = tmp_path_factory.mktemp("slurm-demo")
     stack = _demo(root)
-    proc = pmpm("build", stack, "--variant", "march=x86-64,x86-64-v3", "--executor", "slurm", "--wait",
-                cwd=root, env=cluster.env)
+    proc = pmpm(
+        "build",
+        stack,
+        "--variant",
+        "march=x86-64,x86-64-v3",
+        "--executor",
+        "slurm",
+        "--wait",
+        cwd=root,
+        env=cluster.env,
+    )
     return root, proc
 
 
 def test_one_job_per_package_and_variant_chained_by_afterok(demo, cluster):
     root, proc = demo
     jobs = _jobs(proc.stdout)
-    assert set(jobs) == {"x86_64-microarch-level", "libkern-x86-64", "libkern-x86-64-v3",
-                         "kern-cli-x86-64", "kern-cli-x86-64-v3"}, proc.stdout
+    assert set(jobs) == {
+        "x86_64-microarch-level",
+        "libkern-x86-64",
+        "libkern-x86-64-v3",
+        "kern-cli-x86-64",
+        "kern-cli-x86-64-v3",
+    }, proc.stdout
     status = json.loads(pmpm("status", "--json", cwd=root, env=cluster.env).stdout)
     by_unit = {row["unit"]: row for row in status}
     assert {row["state"] for row in status} == {"COMPLETED"}, status
@@ -82,8 +99,16 @@ def test_slurm_built_channel_holds_both_marches_and_the_v3_kernel_uses_avx(demo,
 
 def test_resubmitting_submits_nothing_up_to_date(demo, cluster):
     root, _ = demo
-    proc = pmpm("build", root / "demo.yml", "--variant", "march=x86-64,x86-64-v3", "--executor", "slurm",
-                cwd=root, env=cluster.env)
+    proc = pmpm(
+        "build",
+        root / "demo.yml",
+        "--variant",
+        "march=x86-64,x86-64-v3",
+        "--executor",
+        "slurm",
+        cwd=root,
+        env=cluster.env,
+    )
     assert "submitted 0 Slurm job(s); 5 of 5 package × variant(s) up to date" in proc.stdout, proc.stdout
 
 
@@ -93,8 +118,21 @@ def test_force_no_ccache_keep_going_and_no_test_reach_every_job(demo, cluster):
     root, _ = demo
     channel = root / "local-channel"
     before = {p.name: p.stat().st_mtime_ns for p in channel.glob("linux-64/*.conda")}
-    proc = pmpm("build", root / "demo.yml", "--variant", "march=x86-64,x86-64-v3", "--executor", "slurm", "--wait",
-                "--force", "--no-ccache", "-k", "--no-test", cwd=root, env=cluster.env)
+    proc = pmpm(
+        "build",
+        root / "demo.yml",
+        "--variant",
+        "march=x86-64,x86-64-v3",
+        "--executor",
+        "slurm",
+        "--wait",
+        "--force",
+        "--no-ccache",
+        "-k",
+        "--no-test",
+        cwd=root,
+        env=cluster.env,
+    )
     jobs = _jobs(proc.stdout)
     assert "libkern-x86-64" in jobs and "kern-cli-x86-64-v3" in jobs, proc.stdout
     for unit in jobs:
@@ -107,8 +145,17 @@ def test_force_no_ccache_keep_going_and_no_test_reach_every_job(demo, cluster):
 
 def test_native_resolves_on_the_compute_node_and_sbatch_args_pass_through(cluster, tmp_path):
     stack = _demo(tmp_path)
-    proc = pmpm("build", stack, "--variant", "march=native", "--executor", "slurm", "--sbatch-arg=--hold",
-                cwd=tmp_path, env=cluster.env)
+    proc = pmpm(
+        "build",
+        stack,
+        "--variant",
+        "march=native",
+        "--executor",
+        "slurm",
+        "--sbatch-arg=--hold",
+        cwd=tmp_path,
+        env=cluster.env,
+    )
     jobs = _jobs(proc.stdout)
     try:
         assert set(jobs) == {"x86_64-microarch-level", "libkern", "kern-cli"}, proc.stdout
@@ -125,15 +172,21 @@ def test_a_failed_job_cancels_only_its_dependents(cluster, tmp_path):
     _stack(tmp_path / "stack.yml", BROKEN)
     proc = pmpm("build", "stack.yml", "--executor", "slurm", "--wait", cwd=tmp_path, env=cluster.env, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-    states = {row["unit"]: (row["state"], row["reason"])
-              for row in json.loads(pmpm("status", "--json", cwd=tmp_path, env=cluster.env).stdout)}
+    states = {
+        row["unit"]: (row["state"], row["reason"])
+        for row in json.loads(pmpm("status", "--json", cwd=tmp_path, env=cluster.env).stdout)
+    }
     assert states["broken"][0] == "FAILED"
     assert states["needs-broken"] == ("CANCELLED", "DependencyNeverSatisfied")
     assert states["fine"][0] == "COMPLETED"
     names = {r["name"] for r in repodata(tmp_path / "local-channel").values()}
     assert "fine" in names and "broken" not in names and "needs-broken" not in names
-    assert "oops" in (tmp_path / ".pmpm" / "slurm").joinpath(next(
-        p.name for p in (tmp_path / ".pmpm" / "slurm").glob("broken-*.out"))).read_text()
+    assert (
+        "oops"
+        in (tmp_path / ".pmpm" / "slurm")
+        .joinpath(next(p.name for p in (tmp_path / ".pmpm" / "slurm").glob("broken-*.out")))
+        .read_text()
+    )
 
 
 def test_status_before_any_submission_is_one_line(tmp_path):

@@ -6,8 +6,8 @@ Every test builds real packages with the host's gcc through pmpm and runs the re
 from __future__ import annotations
 
 import difflib
-import json
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -40,8 +40,10 @@ def test_spaces_and_non_ascii_in_stack_and_env_paths(tmp_path):
 
 def _one_package_stack(directory: Path, source: str, kind: str = "make") -> Path:
     stack = directory / "stack.yml"
-    stack.write_text(f"name: s\n_pmpm:\n  packages:\n    - name: p\n      version: '1.0'\n"
-                     f"      source: {source}\n      kind: {kind}\n")
+    stack.write_text(
+        f"name: s\n_pmpm:\n  packages:\n    - name: p\n      version: '1.0'\n"
+        f"      source: {source}\n      kind: {kind}\n"
+    )
     return stack
 
 
@@ -52,8 +54,10 @@ def test_path_that_loops_or_dangles_is_a_load_time_error(tmp_path):
         stack = _one_package_stack(tmp_path, f"{{path: {name}}}")
         proc = pmpm("render", stack, "-o", "out", cwd=tmp_path, check=False)
         assert proc.returncode == 2 and proc.stdout == ""
-        assert proc.stderr.strip() == (f"{stack}:6: _pmpm.packages[p].source.path: path {name!r} {what} "
-                                       "(paths are relative to the stack file's directory)")
+        assert proc.stderr.strip() == (
+            f"{stack}:6: _pmpm.packages[p].source.path: path {name!r} {what} "
+            "(paths are relative to the stack file's directory)"
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -61,14 +65,17 @@ def test_patches_are_relative_to_the_stack_and_change_the_program(tmp_path):
     stack = _copy_demo(tmp_path / "stacks")  # rendered from tmp_path: recipes/ is not beside the stack
     main_c = stack.parent / "demo" / "kern-cli" / "main.c"
     original = main_c.read_text()
-    patched = original.replace('printf("prefix=%s\\n", KERN_PREFIX);',
-                               'printf("prefix=%s\\n", KERN_PREFIX);\n    printf("patched by the stack\\n");')
+    patched = original.replace(
+        'printf("prefix=%s\\n", KERN_PREFIX);',
+        'printf("prefix=%s\\n", KERN_PREFIX);\n    printf("patched by the stack\\n");',
+    )
     assert patched != original
     diff = difflib.unified_diff(original.splitlines(True), patched.splitlines(True), "a/main.c", "b/main.c")
     (stack.parent / "patches").mkdir()
     (stack.parent / "patches" / "kern-cli.patch").write_text("".join(diff))
-    text = stack.read_text().replace("        path: demo/kern-cli\n",
-                                     "        path: demo/kern-cli\n        patches: [patches/kern-cli.patch]\n")
+    text = stack.read_text().replace(
+        "        path: demo/kern-cli\n", "        path: demo/kern-cli\n        patches: [patches/kern-cli.patch]\n"
+    )
     stack.write_text(text)
     pmpm("render", stack, cwd=tmp_path)
     pmpm("build", cwd=tmp_path)
@@ -99,8 +106,14 @@ def _greet_source(directory: Path, word: str) -> None:
 
 
 def _git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
     return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True).stdout.strip()
 
 
@@ -120,13 +133,17 @@ def test_git_source_builds_the_chosen_tag_or_commit(tmp_path):
     packages = "".join(
         f"    - name: {name}\n      version: '1.0'\n      source: {{git: '{url}', rev: {rev}}}\n"
         f"      kind: make\n      make_args: [NAME={name}]\n"
-        for name, rev in (("greet-tag", "v1"), ("greet-commit", commits["two"]), ("greet-head", "main")))
+        for name, rev in (("greet-tag", "v1"), ("greet-commit", commits["two"]), ("greet-head", "main"))
+    )
     (tmp_path / "stack.yml").write_text(f"name: g\n_pmpm:\n  packages:\n{packages}")
     pmpm("build", "stack.yml", cwd=tmp_path)
     pmpm("create", "stack.yml", "-p", "env", cwd=tmp_path)
-    said = {name: subprocess.run([tmp_path / "env" / "bin" / name], capture_output=True, text=True,
-                                 check=True).stdout.strip()
-            for name in ("greet-tag", "greet-commit", "greet-head")}
+    said = {
+        name: subprocess.run(
+            [tmp_path / "env" / "bin" / name], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for name in ("greet-tag", "greet-commit", "greet-head")
+    }
     assert said == {"greet-tag": "one", "greet-commit": "two", "greet-head": "three"}
 
 
@@ -148,7 +165,9 @@ def _mirror_with_sdist(root: Path) -> tuple[Path, str]:
     tree.mkdir(parents=True)
     _greet_source(tree, "from the mirror")
     (tree / "_backend.py").write_text(_BACKEND)
-    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\nbuild-backend = "_backend"\nbackend-path = ["."]\n')
+    (tree / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "_backend"\nbackend-path = ["."]\n'
+    )
     (tree / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: greet-mirror\nVersion: 1.0\n")
     project = root / "simple" / "greet-mirror"
     project.mkdir(parents=True)
@@ -182,8 +201,10 @@ def test_pypi_source_comes_through_pips_index_configuration(tmp_path):
     assert f'url: "{cached.as_uri()}"\n' in recipe and f"sha256: {digest}\n" in recipe
     pmpm("build", "recipes", cwd=tmp_path, env=env)
     pmpm("create", "stack.yml", "-p", "env", cwd=tmp_path)
-    assert subprocess.run([tmp_path / "env" / "bin" / "greet"], capture_output=True, text=True,
-                          check=True).stdout == "from the mirror\n"
+    assert (
+        subprocess.run([tmp_path / "env" / "bin" / "greet"], capture_output=True, text=True, check=True).stdout
+        == "from the mirror\n"
+    )
 
     # The stack's sha256 serves the sdist from the cache by digest; pip is not asked (its index is gone).
     offline = {**env, "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_NO_INDEX": "1"}
@@ -195,17 +216,28 @@ def test_pypi_source_comes_through_pips_index_configuration(tmp_path):
     stack = _one_package_stack(tmp_path, f"{{pypi: greet-mirror==1.0, sha256: '{wrong}'}}")
     proc = pmpm("render", stack, "-o", "bad", cwd=tmp_path, env=env, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == (f"pypi source greet-mirror==1.0: the stack gives sha256 {wrong} but the sdist pip "
-                                   f"fetched (greet_mirror-1.0.tar.gz) has {digest} (correct sha256 in the stack, or "
-                                   "check which index pip uses: pip config list)")
+    assert proc.stderr.strip() == (
+        f"pypi source greet-mirror==1.0: the stack gives sha256 {wrong} but the sdist pip "
+        f"fetched (greet_mirror-1.0.tar.gz) has {digest} (correct sha256 in the stack, or "
+        "check which index pip uses: pip config list)"
+    )
 
 
 def test_concurrent_renders_share_one_cached_sdist(tmp_path):
     index, digest = _mirror_with_sdist(tmp_path / "mirror")
     env = {**os.environ, "PIP_INDEX_URL": index.as_uri(), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     _one_package_stack(tmp_path, "{pypi: greet-mirror==1.0}")
-    procs = [subprocess.Popen([sys.executable, "-m", "pmpm", "render", "stack.yml", "-o", f"out{i}"], cwd=tmp_path,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pmpm", "render", "stack.yml", "-o", f"out{i}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
     assert [p.wait(timeout=300) for p in procs] == [0] * 4, [p.stderr.read() for p in procs]
     recipes = {(tmp_path / f"out{i}" / "p" / "recipe.yaml").read_text() for i in range(4)}
     assert len(recipes) == 1 and f"sha256: {digest}\n" in recipes.pop()

@@ -13,7 +13,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import install_env, pmpm, repodata
 from python_fixture import cache_root
 from sources_fixture import debian_orig_tarball
@@ -81,7 +80,8 @@ def upstream(tmp_path_factory):
     (root / "yaml-count" / "main.c").write_text(YAML_COUNT_C)
     (root / "yaml-count" / "Makefile").write_text(MAKEFILE)
     stack = root / "stack.yml"
-    stack.write_text(textwrap.dedent(f"""\
+    stack.write_text(
+        textwrap.dedent(f"""\
         name: upstream
         channels: []
         dependencies: []
@@ -105,7 +105,8 @@ def upstream(tmp_path_factory):
               depends: [libyaml]
               tests:
                 commands: [yaml-count]
-        """))
+        """)
+    )
     pmpm("build", stack, cwd=root, timeout=900)
     pmpm("create", stack, "-p", "env", cwd=root)
     return root
@@ -119,8 +120,9 @@ def test_program_linking_the_upstream_library_runs_from_the_env(upstream):
     line = next(l for l in ldd.splitlines() if "libyaml" in l)
     resolved = Path(line.split("=>")[1].split("(")[0].strip()).resolve()
     assert resolved == (prefix / "lib" / "libyaml-0.so.2").resolve(), line  # the env's build, not a host libyaml
-    assert "run ok" in pmpm("run", "-p", prefix, "sh", "-c", "yaml-count >/dev/null && echo run ok",
-                            cwd=upstream).stdout
+    assert (
+        "run ok" in pmpm("run", "-p", prefix, "sh", "-c", "yaml-count >/dev/null && echo run ok", cwd=upstream).stdout
+    )
 
 
 def test_both_marches_built_with_their_build_strings(upstream):
@@ -129,15 +131,17 @@ def test_both_marches_built_with_their_build_strings(upstream):
         builds = [r["build"] for r in records.values() if r["name"] == name]
         assert len(builds) == 2 and all(b.startswith("h") for b in builds), builds
         assert sorted(b.split("_", 1)[1] for b in builds) == ["x86_64_0", "x86_64_v3_0"], builds
-        assert all(r["version"] == (LIBYAML[1] if name == "libyaml" else "1.0")
-                   for r in records.values() if r["name"] == name)
+        assert all(
+            r["version"] == (LIBYAML[1] if name == "libyaml" else "1.0") for r in records.values() if r["name"] == name
+        )
 
 
 def test_v3_library_uses_ymm_and_baseline_does_not(upstream, tmp_path):
     """libyaml has vectorizable loops (gcc -O3 -march=x86-64-v3 turns them into AVX2)."""
-    envs = {level: install_env(upstream / "local-channel", tmp_path / f"env-{level}", ["yaml-count"],
-                               archspec=level)
-            for level in ("x86_64", "x86_64_v3")}
+    envs = {
+        level: install_env(upstream / "local-channel", tmp_path / f"env-{level}", ["yaml-count"], archspec=level)
+        for level in ("x86_64", "x86_64_v3")
+    }
     regs = {level: objdump_registers(prefix / "lib" / "libyaml-0.so.2") for level, prefix in envs.items()}
     assert regs["x86_64_v3"]["ymm"] > 0, regs
     assert regs["x86_64"]["ymm"] == 0 and regs["x86_64"]["zmm"] == 0 and regs["x86_64"]["xmm"] > 0, regs

@@ -9,22 +9,25 @@ from pathlib import Path
 import archspec.cpu
 import pytest
 
-from pmpm.variants import microarch
 from pmpm.errors import VariantError
+from pmpm.variants import microarch
 from pmpm.variants.resolve import resolve_variants
 
 
-@pytest.mark.parametrize("given, archspec_name, march, level", [
-    ("zen3", "zen3", "znver3", 3),                       # archspec name -> compiler spelling
-    ("znver3", "zen3", "znver3", 3),                     # compiler spelling -> archspec name
-    ("x86_64_v3", "x86_64_v3", "x86-64-v3", 3),
-    ("x86-64-v3", "x86_64_v3", "x86-64-v3", 3),
-    ("skylake-avx512", "skylake_avx512", "skylake-avx512", 4),
-    ("skylake_avx512", "skylake_avx512", "skylake-avx512", 4),
-    ("icelake", "icelake", "icelake-client", 4),
-    ("x86-64", "x86_64", "x86-64", 1),
-    ("haswell", "haswell", "haswell", 3),
-])
+@pytest.mark.parametrize(
+    "given, archspec_name, march, level",
+    [
+        ("zen3", "zen3", "znver3", 3),  # archspec name -> compiler spelling
+        ("znver3", "zen3", "znver3", 3),  # compiler spelling -> archspec name
+        ("x86_64_v3", "x86_64_v3", "x86-64-v3", 3),
+        ("x86-64-v3", "x86_64_v3", "x86-64-v3", 3),
+        ("skylake-avx512", "skylake_avx512", "skylake-avx512", 4),
+        ("skylake_avx512", "skylake_avx512", "skylake-avx512", 4),
+        ("icelake", "icelake", "icelake-client", 4),
+        ("x86-64", "x86_64", "x86-64", 1),
+        ("haswell", "haswell", "haswell", 3),
+    ],
+)
 def test_march_translation_both_ways(given, archspec_name, march, level):
     m = microarch.resolve(given, "gcc", "12.2.0")
     assert (m.name, m.march, m.level) == (archspec_name, march, level)
@@ -38,7 +41,6 @@ def test_mtune_defaults_to_archspecs_choice():
 def test_native_resolves_to_this_host():
     m = microarch.resolve("native", "gcc", "12.2.0")
     assert m.name == archspec.cpu.host().name and m.requested == "native"
-
 
 
 def test_host_level_is_detected_once_per_cpu_and_then_remembered(tmp_path, monkeypatch):
@@ -55,8 +57,12 @@ def test_host_level_is_detected_once_per_cpu_and_then_remembered(tmp_path, monke
     remembered.write_text("garbage")  # an unreadable record is detected again and rewritten
     assert detect() == level and remembered.read_text() == str(level)
 
+
 def test_compiler_too_old_for_march_is_an_error():
-    with pytest.raises(VariantError, match=r"gcc 10.2.0 cannot target 'x86-64-v4' with -march alone .* \(use gcc >= 11.1 or a named CPU"):
+    with pytest.raises(
+        VariantError,
+        match=r"gcc 10.2.0 cannot target 'x86-64-v4' with -march alone .* \(use gcc >= 11.1 or a named CPU",
+    ):
         microarch.resolve("x86-64-v4", "gcc", "10.2.0")
 
 
@@ -71,14 +77,18 @@ def test_variant_matrix_from_command_line():
     combos = v.combinations()
     assert len(combos) == 4
     assert {(c["march"], c["mtune"], c["microarch_level"], c["opt"]) for c in combos} == {
-        ("x86-64", "generic", "1", "-O2"), ("x86-64", "generic", "1", "-O3"),
-        ("znver3", "znver3", "3", "-O2"), ("znver3", "znver3", "3", "-O3")}
+        ("x86-64", "generic", "1", "-O2"),
+        ("x86-64", "generic", "1", "-O3"),
+        ("znver3", "znver3", "3", "-O2"),
+        ("znver3", "znver3", "3", "-O3"),
+    }
 
 
 def test_zip_keys_from_a_config_file_are_honoured(tmp_path):
     cbc = tmp_path / "cbc.yaml"
-    cbc.write_text("march: [x86-64, x86-64-v3]\ncflags: ['-DBASE', '-DFAST']\nopt: [-O2, -O3]\n"
-                   "zip_keys:\n  - [march, cflags]\n")
+    cbc.write_text(
+        "march: [x86-64, x86-64-v3]\ncflags: ['-DBASE', '-DFAST']\nopt: [-O2, -O3]\nzip_keys:\n  - [march, cflags]\n"
+    )
     combos = resolve_variants(config_files=[cbc], include_default=False).combinations()
     assert len(combos) == 4  # (march, cflags) zipped x opt
     assert {(c["march"], c["cflags"]) for c in combos} == {("x86-64", "-DBASE"), ("x86-64-v3", "-DFAST")}
@@ -96,12 +106,13 @@ def test_sources_merge_in_order(tmp_path):
     (tmp_path / "conda_build_config.yaml").write_text("march: [haswell]\nopt: [-O1]\ncflags: [-DBESIDE]\n")
     extra = tmp_path / "extra.yaml"
     extra.write_text("opt: [-O2]\n")
-    v = resolve_variants(stack_path=stack, stack_variants={"cflags": "-DSTACK"}, config_files=[extra],
-                         overrides=["march=znver3"])
-    assert v.values["march"] == ["znver3"]        # --variant beats everything
-    assert v.values["opt"] == ["-O2"]             # -m beats the file beside the stack
-    assert v.values["cflags"] == ["-DSTACK"]      # _pmpm.variants beats the file beside the stack
-    assert v.values["fflags"] == [""]             # the repo default fills the rest
+    v = resolve_variants(
+        stack_path=stack, stack_variants={"cflags": "-DSTACK"}, config_files=[extra], overrides=["march=znver3"]
+    )
+    assert v.values["march"] == ["znver3"]  # --variant beats everything
+    assert v.values["opt"] == ["-O2"]  # -m beats the file beside the stack
+    assert v.values["cflags"] == ["-DSTACK"]  # _pmpm.variants beats the file beside the stack
+    assert v.values["fflags"] == [""]  # the repo default fills the rest
 
 
 def test_march_overridden_at_build_time_rederives_mtune_and_level(tmp_path):
@@ -136,7 +147,8 @@ def test_written_config_round_trips_through_the_engine(tmp_path):
     cbc = tmp_path / "conda_build_config.yaml"
     cbc.write_text(v.to_yaml("header"))
     engine = rattler_build.VariantConfig.from_conda_build_config(
-        str(cbc), rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform="linux-64")))
+        str(cbc), rattler_build.JinjaConfig(platform=rattler_build.PlatformConfig(target_platform="linux-64"))
+    )
     gate_keys = {"microarch_gate_name", "microarch_gate_level"}
     from_file = {str({k: c[k] for k in sorted(c) if k not in gate_keys}) for c in engine.combinations()}
     assert from_file == {str({k: c[k] for k in sorted(c)}) for c in v.combinations()}
@@ -163,15 +175,22 @@ def test_mistyped_key_in_a_config_file_names_file_and_line(tmp_path):
 
 
 def test_unknown_key_without_a_close_match_lists_pmpms_keys():
-    with pytest.raises(VariantError, match=r"unknown variant key 'frobnicate' \(pmpm's keys are march, mtune, opt, "
-                                           r"cflags, cxxflags, fflags, ldflags, besides conda-build's; a key"):
+    with pytest.raises(
+        VariantError,
+        match=r"unknown variant key 'frobnicate' \(pmpm's keys are march, mtune, opt, "
+        r"cflags, cxxflags, fflags, ldflags, besides conda-build's; a key",
+    ):
         resolve_variants(overrides=["frobnicate=1"])
 
 
 @pytest.mark.parametrize("source", ["--variant", "stack"])
 def test_microarch_level_cannot_be_set(source):
-    kwargs = {"overrides": ["microarch_level=3"]} if source == "--variant" else {"stack_variants": {"microarch_level": 3}}
-    with pytest.raises(VariantError, match=r"microarch_level is derived from march and cannot be set \(set march instead\)"):
+    kwargs = (
+        {"overrides": ["microarch_level=3"]} if source == "--variant" else {"stack_variants": {"microarch_level": 3}}
+    )
+    with pytest.raises(
+        VariantError, match=r"microarch_level is derived from march and cannot be set \(set march instead\)"
+    ):
         resolve_variants(**kwargs)
 
 
@@ -183,8 +202,10 @@ def test_microarch_level_alone_in_a_config_file_is_an_error(tmp_path):
 
 
 def test_standard_and_declared_keys_are_accepted():
-    v = resolve_variants(overrides=["c_stdlib_version=2.28", "numpy=2.1", "target_platform=linux-64", "my_flag=a,b"],
-                         user_keys=["my_flag"])
+    v = resolve_variants(
+        overrides=["c_stdlib_version=2.28", "numpy=2.1", "target_platform=linux-64", "my_flag=a,b"],
+        user_keys=["my_flag"],
+    )
     assert v.values["my_flag"] == ["a", "b"] and v.values["numpy"] == ["2.1"]
 
 
@@ -196,14 +217,16 @@ def test_the_repo_default_config_is_valid():
 
 
 def test_keys_used_by_a_stacks_packages(tmp_path):
-    from pmpm.stack.model import load_stack
+    from pmpm.stack.load import load_stack
     from pmpm.variants.resolve import keys_used_by
 
     (tmp_path / "src").mkdir()
     stack = tmp_path / "stack.yml"
-    stack.write_text("name: s\n_pmpm:\n  packages:\n    - name: p\n      version: '1'\n      source: {path: src}\n"
-                     "      kind: script\n      script: ['make FAST=${{ fast_mode }} ${{ python | version_to_buildstring }}']\n"
-                     "      env: {CC: \"${{ compiler('c') }}\"}\n      requirements: {host: [mpi, 'zlib >=1.2']}\n")
+    stack.write_text(
+        "name: s\n_pmpm:\n  packages:\n    - name: p\n      version: '1'\n      source: {path: src}\n"
+        "      kind: script\n      script: ['make FAST=${{ fast_mode }} ${{ python | version_to_buildstring }}']\n"
+        "      env: {CC: \"${{ compiler('c') }}\"}\n      requirements: {host: [mpi, 'zlib >=1.2']}\n"
+    )
     keys = keys_used_by(load_stack(stack).packages)
     assert {"fast_mode", "python", "mpi", "zlib"} <= keys
     assert not {"version_to_buildstring", "compiler", "c"} & keys
@@ -213,29 +236,36 @@ def test_keys_used_by_hand_written_recipes(tmp_path):
     from pmpm.variants.resolve import recipe_keys
 
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("package: {name: x, version: '1'}\nbuild:\n  script: make ${{ blas_flavour }}\n"
-                      "requirements:\n  host:\n    - openblas\n    - ${{ compiler('c') }}\n")
+    recipe.write_text(
+        "package: {name: x, version: '1'}\nbuild:\n  script: make ${{ blas_flavour }}\n"
+        "requirements:\n  host:\n    - openblas\n    - ${{ compiler('c') }}\n"
+    )
     assert {"blas_flavour", "openblas"} <= recipe_keys([recipe])
 
 
 def _stack(tmp_path: Path, pmpm_lines: str) -> Path:
     stack = tmp_path / "stack.yml"
-    stack.write_text("name: s\n_pmpm:\n" + pmpm_lines + "  packages:\n    - name: libkern\n      version: '0.1.0'\n"
-                     f"      source: {{path: {REPO / 'stacks/demo/libkern'}}}\n      kind: cmake\n")
+    stack.write_text(
+        "name: s\n_pmpm:\n" + pmpm_lines + "  packages:\n    - name: libkern\n      version: '0.1.0'\n"
+        f"      source: {{path: {REPO / 'stacks/demo/libkern'}}}\n      kind: cmake\n"
+    )
     return stack
 
 
-def _render(*args) -> "subprocess.CompletedProcess":
+def _render(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "pmpm", "render", *map(str, args)], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pmpm", "render", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_render_rejects_a_mistyped_variant_on_the_command_line(tmp_path):
     result = _render(REPO / "stacks/demo.yml", "-o", tmp_path / "out", "--variant", "mrach=znver3")
-    assert result.stderr.strip() == f"--variant mrach=znver3: unknown variant key 'mrach' (did you mean march? {DECLARE})"
+    assert (
+        result.stderr.strip() == f"--variant mrach=znver3: unknown variant key 'mrach' (did you mean march? {DECLARE})"
+    )
     assert result.returncode == 2 and not (tmp_path / "out").exists()
 
 
@@ -249,9 +279,11 @@ def test_declared_user_keys_render_into_the_config(tmp_path):
 def test_undeclared_user_key_in_the_stack_points_at_its_line(tmp_path):
     stack = _stack(tmp_path, "  variants:\n    march: [x86-64]\n    widget: [on]\n")
     result = _render(stack, "-o", tmp_path / "out")
-    assert result.stderr.strip() == (f"{stack}:5: _pmpm.variants.widget: unknown variant key 'widget' "
-                                     f"(pmpm's keys are march, mtune, opt, cflags, cxxflags, fflags, ldflags, "
-                                     f"besides conda-build's; {DECLARE})")
+    assert result.stderr.strip() == (
+        f"{stack}:5: _pmpm.variants.widget: unknown variant key 'widget' "
+        f"(pmpm's keys are march, mtune, opt, cflags, cxxflags, fflags, ldflags, "
+        f"besides conda-build's; {DECLARE})"
+    )
     assert result.returncode == 2
 
 
@@ -261,18 +293,21 @@ HOST_GCC = microarch.compiler_version("gcc") if shutil.which("gcc") else None
 needs_gcc = pytest.mark.skipif(HOST_GCC is None, reason="needs the host's gcc")
 
 
-@pytest.mark.parametrize("given, version, archspec_name, march, level", [
-    ("znver4", "14.2.0", "zen4", "znver4", 4),                   # gcc >= 12.3's spelling
-    ("zen4", "14.2.0", "zen4", "znver4", 4),
-    ("znver5", "14.2.0", "zen5", "znver5", 4),
-    ("sapphirerapids", "12.2.0", "sapphirerapids", "sapphirerapids", 4),
-    ("x86-64-v4", "12.2.0", "x86_64_v4", "x86-64-v4", 4),
-    ("x86_64_v4", "12.2.0", "x86_64_v4", "x86-64-v4", 4),
-    ("icelake-client", "12.2.0", "icelake", "icelake-client", 4),
-    ("corei7", "12.2.0", "nehalem", "nehalem", 2),               # an old gcc spelling of an archspec target
-    ("core-avx2", "12.2.0", "haswell", "haswell", 3),
-    ("znver3", "12.2.0", "zen3", "znver3", 3),                   # not zen4, which gcc 12.2 emulates with znver3
-])
+@pytest.mark.parametrize(
+    "given, version, archspec_name, march, level",
+    [
+        ("znver4", "14.2.0", "zen4", "znver4", 4),  # gcc >= 12.3's spelling
+        ("zen4", "14.2.0", "zen4", "znver4", 4),
+        ("znver5", "14.2.0", "zen5", "znver5", 4),
+        ("sapphirerapids", "12.2.0", "sapphirerapids", "sapphirerapids", 4),
+        ("x86-64-v4", "12.2.0", "x86_64_v4", "x86-64-v4", 4),
+        ("x86_64_v4", "12.2.0", "x86_64_v4", "x86-64-v4", 4),
+        ("icelake-client", "12.2.0", "icelake", "icelake-client", 4),
+        ("corei7", "12.2.0", "nehalem", "nehalem", 2),  # an old gcc spelling of an archspec target
+        ("core-avx2", "12.2.0", "haswell", "haswell", 3),
+        ("znver3", "12.2.0", "zen3", "znver3", 3),  # not zen4, which gcc 12.2 emulates with znver3
+    ],
+)
 def test_every_spelling_resolves_to_its_target_and_level(given, version, archspec_name, march, level):
     m = microarch.resolve(given, "gcc", version)
     assert (m.name, m.march, m.level) == (archspec_name, march, level)
@@ -293,8 +328,19 @@ def test_every_archspec_name_is_known():
 
 
 @needs_gcc
-@pytest.mark.parametrize("given, level", [("icelake-server", 4), ("tigerlake", 4), ("cooperlake", 4),
-                                          ("knm", 3), ("btver2", 2), ("silvermont", 2), ("atom", 1), ("k8", 1)])
+@pytest.mark.parametrize(
+    "given, level",
+    [
+        ("icelake-server", 4),
+        ("tigerlake", 4),
+        ("cooperlake", 4),
+        ("knm", 3),
+        ("btver2", 2),
+        ("silvermont", 2),
+        ("atom", 1),
+        ("k8", 1),
+    ],
+)
 def test_cpus_only_gcc_knows_get_their_level_from_gcc(given, level):
     m = microarch.resolve(given, "gcc", HOST_GCC)
     assert (m.march, m.mtune, m.level, m.name) == (given, given, level, "x86_64" if level == 1 else f"x86_64_v{level}")
@@ -304,8 +350,12 @@ def test_cpus_only_gcc_knows_get_their_level_from_gcc(given, level):
 def test_every_march_the_host_gcc_lists_is_accepted():
     import subprocess
 
-    listed = subprocess.run(["gcc", "-march=no-such-cpu", "-x", "c", "-c", "/dev/null", "-o", "/dev/null"],
-                            capture_output=True, text=True, env={"LC_ALL": "C", "PATH": os.environ["PATH"]}).stderr
+    listed = subprocess.run(
+        ["gcc", "-march=no-such-cpu", "-x", "c", "-c", "/dev/null", "-o", "/dev/null"],
+        capture_output=True,
+        text=True,
+        env={"LC_ALL": "C", "PATH": os.environ["PATH"]},
+    ).stderr
     names = listed.split("switch are:")[1].split(";")[0].split()
     assert {"x86-64-v4", "skylake-avx512", "icelake-server", "native"} <= set(names)
     for name in names:

@@ -18,9 +18,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from filelock import FileLock, Timeout
-
 from conftest import REPO, STACKS
+from filelock import FileLock, Timeout
 from python_fixture import cache_root
 
 pytestmark = pytest.mark.slow
@@ -30,16 +29,16 @@ KEEP_OTHERS = 2  # venvs of other wheels (other branches, recent edits) kept bes
 
 def data_files() -> list[str]:
     """The run-time data, as paths relative to the repo (and to the wheel's pmpm/_data/)."""
-    files = [REPO / "conda_build_config.yaml", *(REPO / "templates").rglob("*.j2"),
-             *(REPO / "catalogue").glob("*.yml")]
+    files = [REPO / "conda_build_config.yaml", *(REPO / "templates").rglob("*.j2"), *(REPO / "catalogue").glob("*.yml")]
     return sorted(str(p.relative_to(REPO)) for p in files)
 
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(REPO)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(REPO)], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (wheel,) = out.glob("pmpm-*.whl")
     (sdist,) = out.glob("pmpm-*.tar.gz")
@@ -89,8 +88,13 @@ def venv(dists) -> Path:
             # but this keeps the two unrelated.
             base = getattr(sys, "_base_executable", sys.executable)
             subprocess.run([base, "-m", "venv", str(target)], check=True, timeout=300)
-            proc = subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
-                                  capture_output=True, text=True, env=fresh_env(), timeout=1200)
+            proc = subprocess.run(
+                [str(target / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+                capture_output=True,
+                text=True,
+                env=fresh_env(),
+                timeout=1200,
+            )
             assert proc.returncode == 0, proc.stdout + proc.stderr
             (target / "ok").touch()
         os.utime(target / "ok")

@@ -72,6 +72,8 @@ def select(jobs: list[Job], packages: list[str]) -> list[Job]:
     """Only the jobs of `packages` (their dependencies must already be in the channel)."""
     unknown = sorted(set(packages) - {job.name for job in jobs})
     if unknown:
-        raise RecipeError(f"--only-package {unknown[0]}: no such package in the plan",
-                          fix=f"choose one of {', '.join(sorted({j.name for j in jobs}))}")
+        raise RecipeError(
+            f"--only-package {unknown[0]}: no such package in the plan",
+            fix=f"choose one of {', '.join(sorted({j.name for j in jobs}))}",
+        )
     return [job for job in jobs if job.name in packages]

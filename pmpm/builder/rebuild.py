@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import __version__
-from ..channel.local import is_local_channel
+from ..channel.layout import is_local_channel
 
 IN_PLACE_KINDS = ("cmake", "meson")
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".pmpm", ".mypy_cache", ".pytest_cache"}
@@ -55,12 +55,18 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(*, recipe_text: str, variant: dict, source_digests: list[str], environment: list[str],
-                engine: str = "rattler-build") -> str:
+def fingerprint(
+    *, recipe_text: str, variant: dict, source_digests: list[str], environment: list[str], engine: str = "rattler-build"
+) -> str:
     """Digest of everything that decides a package's content (`source_digests` from `tree_digest`)."""
-    payload = {"pmpm": __version__, "engine": engine, "recipe": hashlib.sha256(recipe_text.encode()).hexdigest(),
-               "variant": {k: str(v) for k, v in sorted(variant.items())},
-               "sources": list(source_digests), "environment": sorted(environment)}
+    payload = {
+        "pmpm": __version__,
+        "engine": engine,
+        "recipe": hashlib.sha256(recipe_text.encode()).hexdigest(),
+        "variant": {k: str(v) for k, v in sorted(variant.items())},
+        "sources": list(source_digests),
+        "environment": sorted(environment),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -68,8 +74,8 @@ def resolved_environment(specs: list[str], channels: list[str]) -> list[str]:
     """`name-version-build sha256` of what the build/host specs resolve to right now."""
     if not specs:
         return []
-    from ..errors import SolveError
     from ..envs.solve import solve
+    from ..errors import SolveError
 
     try:
         records = solve(specs, channels)
@@ -79,6 +85,7 @@ def resolved_environment(specs: list[str], channels: list[str]) -> list[str]:
 
 
 # --- --dirty workspaces --------------------------------------------------------------
+
 
 @dataclass
 class DirtyWorkspace:

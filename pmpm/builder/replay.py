@@ -69,7 +69,9 @@ class Record:
             return None
         if any(not Path(p).is_file() for p in data["packages"]):
             return None
-        if any(not Path(p).is_dir() or str(Path(p).resolve()) != resolved for p, resolved in data.get("dirs", {}).items()):
+        if any(
+            not Path(p).is_dir() or str(Path(p).resolve()) != resolved for p, resolved in data.get("dirs", {}).items()
+        ):
             return None
         if any(tree_digest(Path(p)) != digest for p, digest in data["trees"].items()):
             return None
@@ -85,17 +87,27 @@ class Record:
             package.update(status="up to date", seconds=0.0, script_seconds=0.0, log=None, message="")
         return report
 
-    def save(self, report: dict, *, files: Iterable[Path], trees: dict[Path, str | None] | None = None,
-             packages: Iterable[Path] = (), dirs: Iterable[Path] = ()) -> None:
+    def save(
+        self,
+        report: dict,
+        *,
+        files: Iterable[Path],
+        trees: dict[Path, str | None] | None = None,
+        packages: Iterable[Path] = (),
+        dirs: Iterable[Path] = (),
+    ) -> None:
         """Remember this run; written atomically, so a concurrent replay reads the old or the new record.
         `trees` maps each source tree to the digest the build already took of it (None: take it here);
         `dirs` must still exist and resolve to where they do now (only their place matters)."""
         all_files = {*map(Path, files), *_host_files()}
-        data = {"cpu": cpu_identity(), "report": report,
-                "files": {str(p): _file_digest(p) for p in sorted(all_files)},
-                "trees": {str(p): digest or tree_digest(Path(p)) for p, digest in sorted((trees or {}).items())},
-                "dirs": {str(p): str(Path(p).resolve()) for p in sorted(map(Path, dirs))},
-                "packages": sorted(map(str, packages))}
+        data = {
+            "cpu": cpu_identity(),
+            "report": report,
+            "files": {str(p): _file_digest(p) for p in sorted(all_files)},
+            "trees": {str(p): digest or tree_digest(Path(p)) for p, digest in sorted((trees or {}).items())},
+            "dirs": {str(p): str(Path(p).resolve()) for p in sorted(map(Path, dirs))},
+            "packages": sorted(map(str, packages)),
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
@@ -110,6 +122,14 @@ def build_record(targets: Iterable[Path], recipes, options, render_dir: Path) ->
     from ..options import key
 
     fields = key(recipes, options.channels, options.settings, options.engine)
-    return Record(Path(options.state_dir).absolute(), invocation_key(Path.cwd(), {
-        "targets": [str(Path(t).absolute()) for t in targets], "render_dir": str(Path(render_dir).absolute()),
-        **fields}))
+    return Record(
+        Path(options.state_dir).absolute(),
+        invocation_key(
+            Path.cwd(),
+            {
+                "targets": [str(Path(t).absolute()) for t in targets],
+                "render_dir": str(Path(render_dir).absolute()),
+                **fields,
+            },
+        ),
+    )

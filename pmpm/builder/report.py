@@ -45,11 +45,25 @@ class BuildReport:
         return all(r.status in (Status.BUILT, Status.UP_TO_DATE) for r in self.results)
 
     def to_json(self) -> dict:
-        return {"channel": str(self.channel), "ok": self.ok, "packages": [
-            {"name": r.job.name, "version": r.job.version, "build": r.job.build_string, "status": r.status.value,
-             "variant": r.job.variant, "files": [str(f) for f in r.files], "seconds": round(r.seconds, 3),
-             "script_seconds": round(r.script_seconds, 3), "log": str(r.log) if r.log else None,
-             "message": r.message} for r in self.results]}
+        return {
+            "channel": str(self.channel),
+            "ok": self.ok,
+            "packages": [
+                {
+                    "name": r.job.name,
+                    "version": r.job.version,
+                    "build": r.job.build_string,
+                    "status": r.status.value,
+                    "variant": r.job.variant,
+                    "files": [str(f) for f in r.files],
+                    "seconds": round(r.seconds, 3),
+                    "script_seconds": round(r.script_seconds, 3),
+                    "log": str(r.log) if r.log else None,
+                    "message": r.message,
+                }
+                for r in self.results
+            ],
+        }
 
     def raise_for_failures(self) -> None:
         failed = [r for r in self.results if r.status is Status.FAILED]
@@ -73,8 +87,17 @@ class Reporter(Protocol):
 class Silent:
     """A reporter that shows nothing (the API's default)."""
 
-    def planned(self, jobs): pass
-    def started(self, job, log): pass
-    def phase(self, job, text): pass
-    def output(self, job, line): pass
-    def finished(self, result): pass
+    def planned(self, jobs):
+        pass
+
+    def started(self, job, log):
+        pass
+
+    def phase(self, job, text):
+        pass
+
+    def output(self, job, line):
+        pass
+
+    def finished(self, result):
+        pass

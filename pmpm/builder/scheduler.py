@@ -9,114 +9,63 @@ goes on. It never renders a stack: recipes on disk are its input.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..channel.local import LocalChannel, search_order, warm_indexer
-from ..engines.base import BuildRequest, Cause, Engine, EngineFailure, Phase, phase_of, plan_recipe
+from ..channel.layout import search_order
+from ..channel.local import LocalChannel
+from ..engines.base import BuildRequest, Cause, Engine, EngineFailure, plan_recipe
 from ..engines.registry import engine_for, out_of_process
-from ..errors import RecipeError
+from ..errors import RecipeError, say
 from ..options import BuildOptions
-from ..runtime import RUNTIME
 from ..state import StateDir
 from ..variants import microarch
 from .environ import build_environ
+from .fingerprint import Fingerprints
+from .log import BuildLogFile, warm_indexer_meanwhile
 from .plan import Job, plan, select
 from .processes import stop_children
-from .rebuild import DirtyWorkspace, fingerprint, resolved_environment, tree_digest
+from .publish import Built, Publisher
+from .rebuild import DirtyWorkspace
 from .report import BuildReport, JobResult, Reporter, Silent, Status
 
 if TYPE_CHECKING:
     from ..recipes.render import RecipeSet
-
-LOG_TAIL = 40
-
-
-def _warm_indexer_meanwhile() -> None:
-    """Get py-rattler's indexer ready in the background while this process only waits for an
-    engine worker: its import and first run (~30 + ~25 ms) are then off the critical path of
-    the publish that follows a quick `--dirty` build. Called once the worker runs the job (see
-    `_Log.phase`): started earlier, the import took the interpreter from the job's preparation."""
-    RUNTIME.once("warm-indexer", warm_indexer)
-
-
-class _Log:
-    """One build's log file; phases and lines go on to the reporter."""
-
-    def __init__(self, path: Path, job: Job, reporter: Reporter, on_engine_start=None):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.job, self.reporter = path, job, reporter
-        self.on_engine_start = on_engine_start  # called at the engine's first phase
-        self.file = open(path, "w", buffering=1, errors="replace")
-        self.script_start: float | None = None
-        self.script_end: float | None = None
-        self.in_script = False
-
-    def phase(self, text: str) -> None:
-        if self.on_engine_start is not None:
-            self.on_engine_start, started = None, self.on_engine_start
-            started()
-        self.in_script = phase_of(text) is Phase.SCRIPT
-        self.reporter.phase(self.job, text)
-
-    def write(self, line: str) -> None:
-        if self.in_script:
-            now = time.perf_counter()
-            self.script_start = self.script_start or now
-            self.script_end = now
-        self.file.write(line + "\n")
-        self.reporter.output(self.job, line)
-
-    @property
-    def script_seconds(self) -> float:
-        return (self.script_end - self.script_start) if self.script_start else 0.0
-
-    def tail(self, lines: int = LOG_TAIL) -> str:
-        return "\n".join(self.path.read_text(errors="replace").splitlines()[-lines:])
-
-    def close(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-
-
-@dataclass
-class _Built:
-    """A build whose script and tests passed, not yet published."""
-
-    job: Job
-    files: list[Path]
-    scratch: Path | None  # its private output, removed once published
-    digest: str
-    replace: bool  # --force: publish over the channel's file of the same name
-    log: _Log
-    seconds: float
 
 
 class Builder:
     """Runs a plan: the CPU gate first (published in one go), then engine per job, publish per
     success, skip dependents of failures."""
 
-    def __init__(self, recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None,
-                 engine: Engine | None = None):
+    def __init__(
+        self,
+        recipe_set: RecipeSet,
+        options: BuildOptions,
+        reporter: Reporter | None = None,
+        engine: Engine | None = None,
+        channel: LocalChannel | None = None,
+    ):
+        """`engine` and `channel` default to what `options` name; tests pass their own."""
         self.recipe_set = recipe_set
         self.options = options
         self.engine = engine or engine_for(options.engine.engine, solver=options.engine.solver)
-        self.channel = LocalChannel(options.channels.channel)
+        self.channel = channel or LocalChannel(options.channels.channel)
         self.reporter = reporter or Silent()
-        self.channels = search_order(self.channel, recipe_set.channels, options.channels.upstream,
-                                     override=options.channels.override_channels, offline=options.channels.offline)
+        self.channels = search_order(
+            self.channel,
+            recipe_set.channels,
+            options.channels.upstream,
+            override=options.channels.override_channels,
+            offline=options.channels.offline,
+        )
         self.state = StateDir.at(options.state_dir)
         self.environ = build_environ(options.settings)  # what every build's environment gets (see `environ`)
-        self._tree_digests: dict[Path, str] = {}  # every variant of a package shares its source tree
-        self._remover: ThreadPoolExecutor | None = None  # see `_discard`
-        self._publishing = threading.Lock()
-        self._interrupted = False
+        self.fingerprints = Fingerprints(self.channels, self.engine.name)
+        self.publisher = Publisher(self.channel)
         self._worker = out_of_process(self.engine, options.settings.jobs)  # see `_engine`
         self._worker_jobs = 0  # the plan's jobs for it not yet run (see `_warm`, `_engine_done`)
         self._counting = threading.Lock()
@@ -124,7 +73,7 @@ class Builder:
     def run(self, jobs: list[Job]) -> BuildReport:
         self.state.create()
         for path, pid in self.state.remove_stale():
-            _say(f"removed {path} (left by pmpm process {pid}, which is gone)")
+            say(f"removed {path} (left by pmpm process {pid}, which is gone)")
         self.channel.ensure()
         self.reporter.planned(jobs)
         results: dict[str, JobResult] = {}
@@ -132,9 +81,11 @@ class Builder:
         pending = [job for job in jobs if job.name != microarch.GATE_PACKAGE]
         running: dict[Future, Job] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.settings.jobs))
-        self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmpm-discard")
+        self.publisher.start()
         self._worker_jobs = sum(self._engine(job) is self._worker for job in jobs)
-        if self.options.settings.dirty or self.options.settings.force:  # builds will run: start the engine's workers meanwhile
+        if (
+            self.options.settings.dirty or self.options.settings.force
+        ):  # builds will run: start the engine's workers meanwhile
             self._warm()
 
         def record(result: JobResult) -> None:
@@ -170,21 +121,15 @@ class Builder:
             # scripts' processes, and leave without waiting for them. Publishing is atomic, so the
             # channel holds only complete packages; the next run clears what they leave behind.
             pool.shutdown(wait=False, cancel_futures=True)
-            self._remover.shutdown(wait=False, cancel_futures=True)
             stop_children()
-            # A publish is a copy, a rename and a re-index under the channel lock: let one that is
-            # under way finish (a fraction of a second) and none start after, so the process does
-            # not end between a rename and its re-index.
-            if self._publishing.acquire(timeout=30):
-                self._interrupted = True
-                self._publishing.release()
+            self.publisher.stop()
             raise
         finally:
             if self._worker is not self.engine:
                 self._worker.close()
         pool.shutdown(wait=True)
-        self._remover.shutdown(wait=True)
-        return BuildReport([results[j.label] for j in jobs], self.channel.path, dict(self._tree_digests))
+        self.publisher.finish()
+        return BuildReport([results[j.label] for j in jobs], self.channel.path, dict(self.fingerprints.tree_digests))
 
     @staticmethod
     def _ready(pending: list[Job], running, slots: int) -> list[Job]:
@@ -212,34 +157,39 @@ class Builder:
         `.pmpm/` while the next build's engine copies a `path: .` source ("Could not walk dir")."""
         outcomes = []
         for job in jobs:
-            if self._interrupted:
+            if self.publisher.stopped:
                 raise KeyboardInterrupt
             outcomes.append(self._produce(job))
-        built = [outcome for outcome in outcomes if isinstance(outcome, _Built)]
-        published = iter(self._publish(built, background=False) if built else [])
+        built = [outcome for outcome in outcomes if isinstance(outcome, Built)]
+        published = iter(self.publisher.publish(built, background=False) if built else [])
         return [outcome if isinstance(outcome, JobResult) else next(published) for outcome in outcomes]
 
     def _build_one(self, job: Job) -> JobResult:
         outcome = self._produce(job)
-        return outcome if isinstance(outcome, JobResult) else self._publish([outcome])[0]
+        return outcome if isinstance(outcome, JobResult) else self.publisher.publish([outcome])[0]
 
-    def _produce(self, job: Job) -> JobResult | _Built:
+    def _produce(self, job: Job) -> JobResult | Built:
         """Build `job` unless it is up to date: its files, not yet published, or why there are none."""
         start = time.perf_counter()
-        digest = self._fingerprint(job)
+        digest = self.fingerprints.of(job)
         # --force rebuilds the stack's packages; the CPU gate is pmpm's own archspec data, never stale.
         force = self.options.settings.force and job.name != microarch.GATE_PACKAGE
-        if not force and self._up_to_date(job, digest):
-            return JobResult(job, Status.UP_TO_DATE, files=[self.channel.path / job.channel_key],
-                             seconds=time.perf_counter() - start)
+        if not force and self.fingerprints.up_to_date(job, self.channel, digest):
+            return JobResult(
+                job, Status.UP_TO_DATE, files=[self.channel.path / job.channel_key], seconds=time.perf_counter() - start
+            )
         remote = [url for url in job.planned.source_urls if not url.startswith("file:")]
         if self.options.channels.offline and remote:
-            return JobResult(job, Status.FAILED, seconds=time.perf_counter() - start,
-                             message=f"--offline: the source {', '.join(remote)} needs the network and pmpm keeps "
-                                     "no copy of it (build once online, or use a file:// or path: source)")
+            return JobResult(
+                job,
+                Status.FAILED,
+                seconds=time.perf_counter() - start,
+                message=f"--offline: the source {', '.join(remote)} needs the network and pmpm keeps "
+                "no copy of it (build once online, or use a file:// or path: source)",
+            )
         self._warm()
         in_worker = self._engine(job) is self._worker
-        log = _Log(self.state.log(job.label), job, self.reporter, _warm_indexer_meanwhile if in_worker else None)
+        log = BuildLogFile(self.state.log(job.label), job, self.reporter, warm_indexer_meanwhile if in_worker else None)
         self.reporter.started(job, log.path)
         # A binary this host cannot run cannot be tested here (e.g. v4 built on a v3 login node).
         runnable = int(job.variant.get("microarch_level", 1)) <= microarch.host_level()
@@ -248,46 +198,19 @@ class Builder:
             run = self._run_dirty if self.options.settings.dirty and job.planned.source_paths else self._run_clean
             files, scratch = run(job, self.options.settings.test and runnable, log)
         except EngineFailure as exc:  # the log is line-buffered: tail() sees it all
-            return JobResult(job, Status.FAILED, seconds=time.perf_counter() - start, log=log.path,
-                             script_seconds=log.script_seconds, message=f"{self._explain(job, exc)}\n{log.tail()}")
+            return JobResult(
+                job,
+                Status.FAILED,
+                seconds=time.perf_counter() - start,
+                log=log.path,
+                script_seconds=log.script_seconds,
+                message=f"{self._explain(job, exc)}\n{log.tail()}",
+            )
         finally:
             log.close()
             if in_worker:
                 self._engine_done()
-        return _Built(job, files, scratch, digest, force, log, time.perf_counter() - start)
-
-    def _publish(self, built: list[_Built], background: bool = True) -> list[JobResult]:
-        """Publish these builds' files into the channel at once, each with its fingerprint; their
-        private outputs are removed then (see `_discard`), or meanwhile in the `background`."""
-        start = time.perf_counter()
-        try:
-            with self._publishing:  # an interrupt waits for a publish under way (see `run`)
-                if self._interrupted:
-                    raise KeyboardInterrupt
-                published, identical = self.channel.publish_new(
-                    [file for b in built for file in b.files], fingerprints={b.job.channel_key: b.digest for b in built},
-                    replace=any(b.replace for b in built))
-        finally:
-            for b in built:
-                if b.scratch is not None:
-                    self._discard(b.scratch, background)
-        share = (time.perf_counter() - start) / len(built)
-        results, files = [], iter(published)
-        for b in built:
-            # Another pmpm published the same inputs while this one built: its package stands.
-            results.append(JobResult(b.job, Status.UP_TO_DATE if identical else Status.BUILT, files=[next(files) for _ in b.files],
-                                     seconds=b.seconds + share, script_seconds=b.log.script_seconds, log=b.log.path,
-                                     message="published meanwhile by another pmpm process" if identical else ""))
-        return results
-
-    def _discard(self, scratch: Path, background: bool = True) -> None:
-        """Remove a published build's private output (its build, host and test prefixes) while the
-        next builds run: thousands of unlinks need not wait on the critical path. `run` waits for
-        them before returning; a killed process's leftovers go with `StateDir.remove_stale`."""
-        if self._remover is None or not background:
-            shutil.rmtree(scratch, ignore_errors=True)
-        else:
-            self._remover.submit(shutil.rmtree, scratch, ignore_errors=True)
+        return Built(job, files, scratch, digest, force, log, time.perf_counter() - start)
 
     def _explain(self, job: Job, failure: EngineFailure) -> str:
         """The engine's one-line error, made specific when the network is to blame."""
@@ -297,28 +220,40 @@ class Builder:
             down = [f"{url} ({why})" for url in self.channels if (why := network.channel_problem(url))]
             if down:
                 return f"cannot reach channel {'; '.join(down)} (check the URL, the network or proxy; or drop it)"
-            return (f"{failure.message}: cannot resolve the build or host requirements; "
-                    f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)")
+            return (
+                f"{failure.message}: cannot resolve the build or host requirements; "
+                f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)"
+            )
         if failure.cause is Cause.DOWNLOAD:
             failed = [f"{url}: {why}" for url in job.planned.source_urls if (why := network.problem(url))]
             if failed:
                 return f"cannot download the source {'; '.join(failed)}"
         return failure.message
 
-    def _request(self, job: Job, output_dir: Path, test: bool, dirty: bool = False,
-                 work_dir: Path | None = None) -> BuildRequest:
+    def _request(
+        self, job: Job, output_dir: Path, test: bool, dirty: bool = False, work_dir: Path | None = None
+    ) -> BuildRequest:
         variants = self.recipe_set.variants
-        return BuildRequest(output_dir=output_dir, channels=self.channels, test=test, dirty=dirty,
-                            variant_file=self.recipe_set.config, work_dir=work_dir, variants=variants.values,
-                            zip_keys=variants.zip_keys, origin_recipe=job.recipe, environ=self.environ)
+        return BuildRequest(
+            output_dir=output_dir,
+            channels=self.channels,
+            test=test,
+            dirty=dirty,
+            variant_file=self.recipe_set.config,
+            work_dir=work_dir,
+            variants=variants.values,
+            zip_keys=variants.zip_keys,
+            origin_recipe=job.recipe,
+            environ=self.environ,
+        )
 
-    def _run_clean(self, job: Job, test: bool, log: _Log) -> tuple[list[Path], Path | None]:
+    def _run_clean(self, job: Job, test: bool, log: BuildLogFile) -> tuple[list[Path], Path | None]:
         """A fresh build in a private output directory (removed once published)."""
         private = self.state.output(job.label)
         shutil.rmtree(private, ignore_errors=True)
         return self._engine(job).build(job.planned, self._request(job, private, test), log), private
 
-    def _run_dirty(self, job: Job, test: bool, log: _Log) -> tuple[list[Path], Path | None]:
+    def _run_dirty(self, job: Job, test: bool, log: BuildLogFile) -> tuple[list[Path], Path | None]:
         """Rebuild in the package × variant's persistent workspace (see `rebuild`)."""
         from filelock import FileLock  # only --dirty locks here: no import cost for other builds
 
@@ -327,8 +262,14 @@ class Builder:
         with FileLock(str(workspace.root / "lock")):
             recipe = workspace.prepare(job.recipe, job.planned.source_paths, job.planned.kind)
             variants = self.recipe_set.variants
-            rendered = next((p for p in plan_recipe(recipe, variants.values, variants.zip_keys)
-                             if p.build_string == job.build_string), None)
+            rendered = next(
+                (
+                    p
+                    for p in plan_recipe(recipe, variants.values, variants.zip_keys)
+                    if p.build_string == job.build_string
+                ),
+                None,
+            )
             if rendered is None:
                 raise RecipeError(f"--dirty could not reproduce build {job.build_string} from {recipe}")
             for old in workspace.output_dir.glob("*/*.conda"):
@@ -358,30 +299,9 @@ class Builder:
         if last and dismiss is not None:
             dismiss()
 
-    def _fingerprint(self, job: Job) -> str:
-        specs = [*job.planned.requirements["build"], *job.planned.requirements["host"]]
-        digests = [self._tree_digest(path) for path in job.planned.source_paths]
-        digests += [hashlib.sha256(p.read_bytes()).hexdigest() for p in job.planned.patch_files if p.is_file()]
-        return fingerprint(recipe_text=job.recipe.read_text(), variant=job.variant, source_digests=digests,
-                           environment=resolved_environment(specs, self.channels), engine=self.engine.name)
-
-    def _tree_digest(self, path: Path) -> str:
-        if path not in self._tree_digests:
-            self._tree_digests[path] = tree_digest(path)
-        return self._tree_digests[path]
-
     def up_to_date(self, job: Job) -> bool:
         """Whether the channel holds `job`'s package built from exactly these inputs."""
-        return self._up_to_date(job, self._fingerprint(job))
-
-    def _up_to_date(self, job: Job, digest: str) -> bool:
-        return (self.channel.path / job.channel_key).is_file() and self.channel.fingerprints().get(job.channel_key) == digest
-
-
-def _say(line: str) -> None:
-    import sys
-
-    print(f"pmpm: {line}", file=sys.stderr, flush=True)
+        return self.fingerprints.up_to_date(job, self.channel)
 
 
 def _settled(futures) -> set[Future]:
@@ -391,11 +311,10 @@ def _settled(futures) -> set[Future]:
     return done
 
 
-def build(recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None,
-          only: list[str] = ()) -> BuildReport:
+def build(
+    recipe_set: RecipeSet, options: BuildOptions, reporter: Reporter | None = None, only: list[str] = ()
+) -> BuildReport:
     """`pmpm build`: every recipe × variant of `recipe_set` (or those of the `only` packages),
     dependencies first, into the local channel."""
     jobs = plan(recipe_set)
     return Builder(recipe_set, options, reporter).run(select(jobs, list(only)) if only else jobs)
-
-

@@ -14,109 +14,20 @@ import errno
 import json
 import os
 import shutil
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..variants.cbc import PLATFORM
-from ..errors import ChannelError, first_line, human_size
+from ..errors import ChannelError, first_line, human_size, say
 from ..state import keep_out_of_path_sources
-
-SUBDIRS = ("noarch", PLATFORM)
-SOLVE_PLATFORMS = (PLATFORM, "noarch")
-PART = ".part"
-META = ".pmpm"  # <channel>/.pmpm/: pmpm's bookkeeping (fingerprints, lock, quarantine)
-QUARANTINE = "quarantine"  # <channel>/.pmpm/quarantine/<subdir>/: files the indexer cannot read
-PACKAGE_PATTERNS = ("*.conda", "*.tar.bz2")
-
-
-def _say(line: str) -> None:
-    print(f"pmpm: {line}", file=sys.stderr, flush=True)
-
-
-
-
-def _package_problem(path: Path) -> str | None:
-    """Why `path` is not a conda package the indexer can read (or not the package its name says), or None."""
-    from rattler.package import IndexJson
-
-    try:
-        info = IndexJson.from_package_archive(path)
-    except Exception as exc:  # rattler's own error types: all mean "unreadable"
-        return f"not a readable conda package: {first_line(exc)}"
-    stem = path.name.removesuffix(".conda").removesuffix(".tar.bz2")
-    named = f"{info.name.normalized}-{info.version}-{info.build}"
-    if stem != named:
-        return f"holds package {named}, not what its file name says"
-    return None
-
-
-def is_local_channel(path: Path) -> bool:
-    """Whether `path` is a channel pmpm publishes into (its bookkeeping in `.pmpm/`): build output
-    that changes with every publish, so never part of a package's source tree."""
-    return (path / META).is_dir() and (path / "noarch" / "repodata.json").is_file()
-
-
-def index_fs(channel: Path, force: bool = False) -> None:
-    """py-rattler's indexer, writing plain repodata.json only: every client reads it, and the zst
-    and sharded forms cost ~15x more per publish. Imported here: a build that publishes nothing
-    (up to date) never loads py-rattler."""
-    import asyncio
-
-    import rattler.index
-
-    asyncio.run(rattler.index.index_fs(channel, force=force, write_zst=False, write_shards=False))
-
-
-def warm_indexer() -> None:
-    """Load py-rattler's indexer and run it once on an empty throwaway channel: the first index
-    in a process costs ~25 ms more than the next (its runtime and configuration are set up)."""
-    import tempfile
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="pmpm-warm-") as tmp:
-            (Path(tmp) / "noarch").mkdir()
-            index_fs(Path(tmp))
-    except Exception:  # only a head start: a real publish reports its own errors
-        pass
-
-
-def channel_url(channel: str | Path) -> str:
-    """Directories become file:// URLs; names (conda-forge) and URLs pass through."""
-    text = str(channel)
-    if "://" not in text and (Path(text).is_dir() or text.startswith((".", "/"))):
-        return Path(text).absolute().as_uri()
-    return text
-
-
-def url_to_path(url: str) -> Path:
-    """The directory of a file:// channel URL."""
-    import urllib.parse
-    import urllib.request
-
-    return Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
-
-
-def search_order(local: "LocalChannel", stack_channels: list[str], extra: list[str] = (), *,
-                 override: bool = False, offline: bool = False) -> list[str]:
-    """The local channel first, then -c channels, then the stack's (unless overridden).
-
-    Offline keeps only file:// channels. Shared by `build` and `create` so both see the same world.
-    `nodefaults` means to pmpm what it means to conda: no `defaults` channel (pmpm never adds
-    one), so it is dropped rather than looked up as a channel named nodefaults.
-    """
-    chosen = [c for c in [*extra, *([] if override else stack_channels)] if str(c) != "nodefaults"]
-    urls = [channel_url(c) for c in chosen]
-    if offline:
-        urls = [u for u in urls if u.startswith("file:")]
-    return list(dict.fromkeys([local.url, *urls]))
+from .index import index_fs
+from .layout import META, PACKAGE_PATTERNS, PART, QUARANTINE, SUBDIRS, package_problem
 
 
 class LocalChannel:
     """A directory laid out as a conda channel."""
 
-    def __init__(self, path: str | Path, say: Callable[[str], None] = _say):
+    def __init__(self, path: str | Path, say: Callable[[str], None] = say):
         self.path = Path(path).absolute()
         self.meta = self.path / META
         self.say = say  # one line per file moved to quarantine or leftover removed
@@ -140,8 +51,10 @@ class LocalChannel:
             with FileLock(str(self.meta / "lock"), timeout=timeout):
                 yield
         except Timeout:
-            raise ChannelError(f"{self.path}: another pmpm process holds the channel lock for over {timeout:.0f}s "
-                               f"(wait, or remove {self.meta / 'lock'} if no pmpm is running)") from None
+            raise ChannelError(
+                f"{self.path}: another pmpm process holds the channel lock for over {timeout:.0f}s "
+                f"(wait, or remove {self.meta / 'lock'} if no pmpm is running)"
+            ) from None
 
     def ensure(self) -> None:
         """Create the channel if needed and heal what an interrupted run could leave behind."""
@@ -180,17 +93,22 @@ class LocalChannel:
         """The channel and its noarch/, linux-64/ and .pmpm/ must be directories, or not exist yet."""
         for path in (self.path, *(self.path / d for d in SUBDIRS), self.meta):
             if path.exists() and not path.is_dir():
-                raise ChannelError(f"{path}: exists and is not a directory (a channel holds the directories "
-                                   f"{', '.join(SUBDIRS)} and .pmpm; move the file away or choose another --channel)")
+                raise ChannelError(
+                    f"{path}: exists and is not a directory (a channel holds the directories "
+                    f"{', '.join(SUBDIRS)} and .pmpm; move the file away or choose another --channel)"
+                )
 
     def _os_error(self, exc: OSError, doing: str) -> ChannelError:
         where = exc.filename or self.path
         if exc.errno == errno.ENOSPC:
-            return ChannelError(f"{where}: no space left on the device ({doing}; free space or choose another "
-                                "--channel)")
+            return ChannelError(
+                f"{where}: no space left on the device ({doing}; free space or choose another --channel)"
+            )
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return ChannelError(f"{where}: {exc.strerror} ({doing}; pmpm needs write access to the channel, "
-                                "or choose another --channel)")
+            return ChannelError(
+                f"{where}: {exc.strerror} ({doing}; pmpm needs write access to the channel, "
+                "or choose another --channel)"
+            )
         return ChannelError(f"{where}: {exc.strerror} ({doing})")
 
     def _unlisted(self) -> list[Path]:
@@ -199,14 +117,19 @@ class LocalChannel:
             listed = set(self.packages())
         except ChannelError:
             listed = set()
-        return [p for d in SUBDIRS for pattern in PACKAGE_PATTERNS for p in sorted((self.path / d).glob(pattern))
-                if f"{d}/{p.name}" not in listed]
+        return [
+            p
+            for d in SUBDIRS
+            for pattern in PACKAGE_PATTERNS
+            for p in sorted((self.path / d).glob(pattern))
+            if f"{d}/{p.name}" not in listed
+        ]
 
     def _quarantine(self, candidates: list[Path]) -> list[Path]:
         """Move aside every candidate the indexer could not read, saying so; the rest gets indexed."""
         moved = []
         for path in candidates:
-            problem = _package_problem(path)
+            problem = package_problem(path)
             if problem is None:
                 continue
             target = self.meta / QUARANTINE / path.parent.name / path.name
@@ -226,8 +149,9 @@ class LocalChannel:
         """Move built package files into the channel atomically, then re-index."""
         return self.publish_new(files, fingerprints)[0]
 
-    def publish_new(self, files: list[Path], fingerprints: dict[str, str] | None = None, *,
-                    replace: bool = False) -> tuple[list[Path], bool]:
+    def publish_new(
+        self, files: list[Path], fingerprints: dict[str, str] | None = None, *, replace: bool = False
+    ) -> tuple[list[Path], bool]:
         """Publish like `publish`, and say whether the channel already held exactly these packages.
 
         Under the lock: when every file is already in place with the same fingerprint (another
@@ -240,8 +164,12 @@ class LocalChannel:
         targets = [self.path / source.parent.name / source.name for source in files]
         with self.locked():
             known = self.fingerprints()
-            if not replace and fingerprints and all(t.is_file() for t in targets) and all(
-                    known.get(key) == digest for key, digest in fingerprints.items()):
+            if (
+                not replace
+                and fingerprints
+                and all(t.is_file() for t in targets)
+                and all(known.get(key) == digest for key, digest in fingerprints.items())
+            ):
                 return targets, True
             staged: list[tuple[Path, Path]] = []
             try:
@@ -257,9 +185,11 @@ class LocalChannel:
                 if exc.errno == errno.ENOSPC:
                     need = sum(source.stat().st_size for source in files)
                     free = shutil.disk_usage(self.path).free
-                    raise ChannelError(f"{self.path}: no space left on the device: publishing "
-                                       f"{', '.join(f.name for f in files)} needs {human_size(need)}, "
-                                       f"{human_size(free)} free (the channel is unchanged; free space and re-run)") from None
+                    raise ChannelError(
+                        f"{self.path}: no space left on the device: publishing "
+                        f"{', '.join(f.name for f in files)} needs {human_size(need)}, "
+                        f"{human_size(free)} free (the channel is unchanged; free space and re-run)"
+                    ) from None
                 raise self._os_error(exc, "publishing") from None
             new = [target for _, target in staged if not target.exists()]
             # A file replaced in place (--force) is first taken out of repodata, so a reader (or a
@@ -293,8 +223,10 @@ class LocalChannel:
                     if not isinstance(data, dict):
                         raise ValueError("not a JSON object")
                 except (OSError, ValueError) as exc:
-                    raise ChannelError(f"{repodata}: unreadable repodata ({first_line(exc)}) (`pmpm index "
-                                       f"{self.path}` or any `pmpm build` into the channel re-indexes it)") from None
+                    raise ChannelError(
+                        f"{repodata}: unreadable repodata ({first_line(exc)}) (`pmpm index "
+                        f"{self.path}` or any `pmpm build` into the channel re-indexes it)"
+                    ) from None
                 for key in ("packages", "packages.conda"):
                     for name, record in data.get(key, {}).items():
                         records[f"{subdir}/{name}"] = record
@@ -362,7 +294,8 @@ class LocalChannel:
             return None
         complete = all((self.path / d / "repodata.json").is_file() for d in SUBDIRS) and all(
             (self.path / key).is_file() and (self.path / key).stat().st_size == record.get("size")
-            for key, record in listed.items())
+            for key, record in listed.items()
+        )
         return listed if complete else None
 
     def _repodata_valid(self) -> bool:
@@ -370,8 +303,9 @@ class LocalChannel:
         listed = self._consistent_listing()
         if listed is None:
             return False
-        on_disk = {f"{d}/{p.name}" for d in SUBDIRS for pattern in PACKAGE_PATTERNS
-                   for p in (self.path / d).glob(pattern)}
+        on_disk = {
+            f"{d}/{p.name}" for d in SUBDIRS for pattern in PACKAGE_PATTERNS for p in (self.path / d).glob(pattern)
+        }
         return set(listed) == on_disk
 
     def _index(self, force: bool = False) -> None:
@@ -385,8 +319,9 @@ class LocalChannel:
             index_fs(self.path, force=force)
         except Exception as exc:  # the indexer's own error types
             # A file it cannot read must not block every build: move it aside and index the rest.
-            if self._quarantine([p for d in SUBDIRS for pattern in PACKAGE_PATTERNS
-                                 for p in sorted((self.path / d).glob(pattern))]):
+            if self._quarantine(
+                [p for d in SUBDIRS for pattern in PACKAGE_PATTERNS for p in sorted((self.path / d).glob(pattern))]
+            ):
                 return self._index(force=force)
             if isinstance(exc, OSError) or "No space left" in str(exc):
                 error = exc if isinstance(exc, OSError) else OSError(errno.ENOSPC, "No space left on device")

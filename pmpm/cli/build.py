@@ -8,19 +8,31 @@ from pathlib import Path
 import click
 
 from ..errors import human_size
-from ..options import BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions, DEFAULT_RECIPES
+from ..options import DEFAULT_RECIPES, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
 from .main import cli
 from .params import declared, take
 
 
 @cli.command()
 @click.argument("stack", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=DEFAULT_RECIPES,
-              show_default=True, help="Directory for <package>/recipe.yaml and conda_build_config.yaml.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_RECIPES,
+    show_default=True,
+    help="Directory for <package>/recipe.yaml and conda_build_config.yaml.",
+)
 @declared(RecipeOptions)
-@click.option("--format", "formats", multiple=True, type=click.Choice(["recipe.yaml", "meta.yaml"]),
-              help="recipe.yaml (v1, rattler-build and recent conda-build) is always written; "
-                   "meta.yaml adds classic conda-build recipes.")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["recipe.yaml", "meta.yaml"]),
+    help="recipe.yaml (v1, rattler-build and recent conda-build) is always written; "
+    "meta.yaml adds classic conda-build recipes.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def render(stack: Path, output: Path, formats: tuple[str, ...], as_json: bool, **params) -> None:
     """Render STACK into conda recipes and a merged conda_build_config.yaml.
@@ -40,12 +52,21 @@ def render(stack: Path, output: Path, formats: tuple[str, ...], as_json: bool, *
     """
     from ..api import render_file
 
-    result = render_file(stack, output, take(RecipeOptions, params),
-                         formats=("recipe.yaml", *[f for f in formats if f != "recipe.yaml"]))
+    result = render_file(
+        stack, output, take(RecipeOptions, params), formats=("recipe.yaml", *[f for f in formats if f != "recipe.yaml"])
+    )
     if as_json:
-        click.echo(json.dumps({"output": str(result.output_dir), "order": result.order,
-                               "recipes": {k: str(v) for k, v in result.recipes.items()},
-                               "variants": result.variants.combinations()}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "output": str(result.output_dir),
+                    "order": result.order,
+                    "recipes": {k: str(v) for k, v in result.recipes.items()},
+                    "variants": result.variants.combinations(),
+                },
+                indent=2,
+            )
+        )
         return
     marches = ", ".join(result.variants.values["march"])
     click.echo(f"rendered {len(result.recipes)} recipe(s) for march {marches} into {result.output_dir}/")
@@ -58,18 +79,47 @@ def render(stack: Path, output: Path, formats: tuple[str, ...], as_json: bool, *
 @declared(RecipeOptions, ChannelOptions, BuildSettings, EngineOptions)
 @click.option("-v", "--verbose", is_flag=True, help="Stream every build log line to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON on stdout.")
-@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
-              help="local: build here. slurm: one sbatch job per package × variant, chained by afterok, each "
-                   "running pmpm on a compute node into the shared --channel; prints the job ids and returns.")
-@click.option("--sbatch-arg", "sbatch_args", multiple=True, metavar="ARG",
-              help="Pass ARG to every sbatch (e.g. --sbatch-arg=--time=1:00:00). Repeatable.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "slurm"]),
+    default="local",
+    show_default=True,
+    help="local: build here. slurm: one sbatch job per package × variant, chained by afterok, each "
+    "running pmpm on a compute node into the shared --channel; prints the job ids and returns.",
+)
+@click.option(
+    "--sbatch-arg",
+    "sbatch_args",
+    multiple=True,
+    metavar="ARG",
+    help="Pass ARG to every sbatch (e.g. --sbatch-arg=--time=1:00:00). Repeatable.",
+)
 @click.option("--wait", is_flag=True, help="--executor slurm: block until every job ends, showing progress.")
-@click.option("--only-package", "only", multiple=True, hidden=True,
-              help="Build only this package's variants (what each Slurm or CI job runs).")
-@click.option("--render-dir", type=click.Path(path_type=Path), default=DEFAULT_RECIPES, hidden=True,
-              help="Where a stack TARGET is rendered (a private directory per Slurm job).")
-def build(targets: tuple[Path, ...], verbose: bool, as_json: bool, executor: str, sbatch_args: tuple[str, ...],
-          wait: bool, only: tuple[str, ...], render_dir: Path, **params) -> None:
+@click.option(
+    "--only-package",
+    "only",
+    multiple=True,
+    hidden=True,
+    help="Build only this package's variants (what each Slurm or CI job runs).",
+)
+@click.option(
+    "--render-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_RECIPES,
+    hidden=True,
+    help="Where a stack TARGET is rendered (a private directory per Slurm job).",
+)
+def build(
+    targets: tuple[Path, ...],
+    verbose: bool,
+    as_json: bool,
+    executor: str,
+    sbatch_args: tuple[str, ...],
+    wait: bool,
+    only: tuple[str, ...],
+    render_dir: Path,
+    **params,
+) -> None:
     """Build recipes × variants, in dependency order, into a local conda channel.
 
     \b
@@ -93,8 +143,9 @@ def build(targets: tuple[Path, ...], verbose: bool, as_json: bool, executor: str
     build whose script or tests fail.
     """
     recipes = take(RecipeOptions, params)
-    options = BuildOptions(channels=take(ChannelOptions, params), settings=take(BuildSettings, params),
-                           engine=take(EngineOptions, params))
+    options = BuildOptions(
+        channels=take(ChannelOptions, params), settings=take(BuildSettings, params), engine=take(EngineOptions, params)
+    )
     settings, record = options.settings, None
     if executor == "local" and not (settings.force or settings.dirty or only):
         from ..builder.replay import build_record
@@ -120,8 +171,15 @@ def build(targets: tuple[Path, ...], verbose: bool, as_json: bool, executor: str
     _print_report(report, as_json)
 
 
-def _submit(targets: list[Path], recipes: RecipeOptions, options: BuildOptions, sbatch_args: list[str], wait: bool,
-            verbose: bool, as_json: bool) -> None:
+def _submit(
+    targets: list[Path],
+    recipes: RecipeOptions,
+    options: BuildOptions,
+    sbatch_args: list[str],
+    wait: bool,
+    verbose: bool,
+    as_json: bool,
+) -> None:
     """`--executor slurm`: submit, list the jobs, and with --wait follow them."""
     from .. import api
     from ..state import StateDir
@@ -132,8 +190,10 @@ def _submit(targets: list[Path], recipes: RecipeOptions, options: BuildOptions, 
     render_dir = StateDir.at(options.state_dir).slurm / "recipes" / "_submit"
     found = api.recipe_set(targets, recipes, offline=options.channels.offline, output=render_dir)
     units, submitted = api.submit_slurm(targets, found, recipes, options, sbatch_args=sbatch_args)
-    click.echo(f"submitted {len(submitted)} Slurm job(s); {len(units) - len(submitted)} of {len(units)} "
-               "package × variant(s) up to date")
+    click.echo(
+        f"submitted {len(submitted)} Slurm job(s); {len(units) - len(submitted)} of {len(units)} "
+        "package × variant(s) up to date"
+    )
     for sub in submitted:
         after = f" after {','.join(sub.after)}" if sub.after else ""
         click.echo(f"  {sub.id}  {sub.key}{after}  log: {sub.log}")
@@ -154,19 +214,30 @@ def _print_replayed(report: dict, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2))
         return
     count = len(report["packages"])
-    click.echo(f"pmpm build: all {count} package × variant builds up to date (nothing changed since the last "
-               f"build; --force rebuilds)", err=True)
+    click.echo(
+        f"pmpm build: all {count} package × variant builds up to date (nothing changed since the last "
+        f"build; --force rebuilds)",
+        err=True,
+    )
 
 
 @cli.command()
 @click.argument("stack", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--github", "provider", flag_value="github", help="Write a GitHub Actions workflow.")
 @click.option("--gitlab", "provider", flag_value="gitlab", help="Write a GitLab CI pipeline.")
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Where to write it (default .github/workflows/pmpm.yml or .gitlab-ci.yml; - for stdout).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Where to write it (default .github/workflows/pmpm.yml or .gitlab-ci.yml; - for stdout).",
+)
 @declared(RecipeOptions)
-@click.option("--install", default="python -m pip install pmpm", show_default=True,
-              help="The shell command that installs pmpm in each CI job.")
+@click.option(
+    "--install",
+    default="python -m pip install pmpm",
+    show_default=True,
+    help="The shell command that installs pmpm in each CI job.",
+)
 def ci(stack: Path, provider: str | None, output: Path | None, install: str, **params) -> None:
     """Write a CI workflow that builds STACK as one job per package × variant.
 
@@ -218,9 +289,24 @@ def status(as_json: bool) -> None:
 
     rows = slurm_status()
     if as_json:
-        click.echo(json.dumps([{"id": s.id, "unit": s.key, "package": s.name, "variant": s.pins, "after": s.after,
-                                "state": st.state if st else "UNKNOWN", "reason": st.reason if st else "",
-                                "log": s.log} for s, st in rows], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": s.id,
+                        "unit": s.key,
+                        "package": s.name,
+                        "variant": s.pins,
+                        "after": s.after,
+                        "state": st.state if st else "UNKNOWN",
+                        "reason": st.reason if st else "",
+                        "log": s.log,
+                    }
+                    for s, st in rows
+                ],
+                indent=2,
+            )
+        )
         return
     for sub, state in rows:
         text = f"{state.state}{f' ({state.reason})' if state and state.reason else ''}" if state else "UNKNOWN"

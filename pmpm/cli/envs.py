@@ -25,7 +25,9 @@ def _prefix(prefix: Path | None, name: str | None) -> Path:
 
 
 def target_options(function):
-    function = click.option("-n", "--name", help="Environment name, under $PMPM_ENVS_DIR (default ~/.pmpm/envs).")(function)
+    function = click.option("-n", "--name", help="Environment name, under $PMPM_ENVS_DIR (default ~/.pmpm/envs).")(
+        function
+    )
     return click.option("-p", "--prefix", type=click.Path(path_type=Path), help="Environment path.")(function)
 
 
@@ -33,14 +35,32 @@ def target_options(function):
 @click.argument("stack", type=click.Path(path_type=Path), required=False)
 @target_options
 @declared(ChannelOptions)
-@click.option("--locked", is_flag=True, help="Install exactly the packages of the stack's lock file (see `pmpm lock`), "
-              "pip packages in pip's hash-checking mode; a lock older than the stack's inputs is refused as stale.")
+@click.option(
+    "--locked",
+    is_flag=True,
+    help="Install exactly the packages of the stack's lock file (see `pmpm lock`), "
+    "pip packages in pip's hash-checking mode; a lock older than the stack's inputs is refused as stale.",
+)
 @click.option("--lock-file", type=click.Path(path_type=Path), help="Lock file for --locked (default: STACK.lock).")
-@click.option("--from-bundle", "bundle", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="Install the locked environment of a directory written by `pmpm bundle`, with no network (no STACK).")
-@click.option("--force", is_flag=True, help="Install into an existing non-empty directory that is not a conda environment.")
-def create(stack: Path | None, prefix: Path | None, name: str | None, locked: bool, lock_file: Path | None,
-           bundle: Path | None, force: bool, **params) -> None:
+@click.option(
+    "--from-bundle",
+    "bundle",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Install the locked environment of a directory written by `pmpm bundle`, with no network (no STACK).",
+)
+@click.option(
+    "--force", is_flag=True, help="Install into an existing non-empty directory that is not a conda environment."
+)
+def create(
+    stack: Path | None,
+    prefix: Path | None,
+    name: str | None,
+    locked: bool,
+    lock_file: Path | None,
+    bundle: Path | None,
+    force: bool,
+    **params,
+) -> None:
     """Create the stack's environment: its conda dependencies plus its locally built packages.
 
     \b
@@ -67,8 +87,9 @@ def create(stack: Path | None, prefix: Path | None, name: str | None, locked: bo
         return _report_environment(create_from_bundle(bundle, target))
     if stack is None:
         raise click.UsageError("missing STACK (or --from-bundle DIR)")
-    done, records = create_stack_env(stack, target, take(ChannelOptions, params), locked=locked, lock_file=lock_file,
-                                     force=force)
+    done, records = create_stack_env(
+        stack, target, take(ChannelOptions, params), locked=locked, lock_file=lock_file, force=force
+    )
     _report_environment(done, [r.channel for r in records])
 
 
@@ -88,10 +109,22 @@ def _report_environment(prefix: Path, channels: list[str] | None = None) -> None
 @cli.command()
 @click.argument("stack", type=click.Path(path_type=Path))
 @declared(ChannelOptions)
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Lock file (default: STACK.lock; the @EXPLICIT list goes beside it).")
-@click.option("--platform", "platforms", multiple=True, default=("linux-64",), show_default=True, metavar="PLATFORM",
-              help="Lock for this conda platform (repeatable), e.g. --platform linux-64 --platform osx-arm64; "
-                   "local packages must be noarch for any platform but linux-64.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Lock file (default: STACK.lock; the @EXPLICIT list goes beside it).",
+)
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    default=("linux-64",),
+    show_default=True,
+    metavar="PLATFORM",
+    help="Lock for this conda platform (repeatable), e.g. --platform linux-64 --platform osx-arm64; "
+    "local packages must be noarch for any platform but linux-64.",
+)
 def lock(stack: Path, output: Path | None, platforms: tuple[str, ...], **params) -> None:
     """Solve the stack and write a lock file plus @EXPLICIT package lists.
 
@@ -109,8 +142,9 @@ def lock(stack: Path, output: Path | None, platforms: tuple[str, ...], **params)
 
     lock_path, solved = lock_stack(stack, take(ChannelOptions, params), output=output, platforms=platforms)
     for platform, (records, wheels, explicit) in solved.items():
-        click.echo(f"locked {len(records)} conda and {len(wheels)} pip packages for {platform}: {lock_path} and "
-                   f"{explicit}")
+        click.echo(
+            f"locked {len(records)} conda and {len(wheels)} pip packages for {platform}: {lock_path} and {explicit}"
+        )
 
 
 @cli.command()
@@ -135,9 +169,11 @@ def bundle(stack: Path, output: Path, lock_file: Path | None, prune: bool) -> No
     from ..envs.stack_env import bundle_stack
 
     frozen, report = bundle_stack(stack, output, lock_file=lock_file, prune=prune)
-    click.echo(f"bundled {len(frozen.records)} conda and {len(frozen.wheels)} pip packages into {report.output}: "
-               f"{len(report.fetched)} fetched, {len(report.kept)} kept, {len(report.pruned)} pruned, "
-               f"{human_size(report.size())}")
+    click.echo(
+        f"bundled {len(frozen.records)} conda and {len(frozen.wheels)} pip packages into {report.output}: "
+        f"{len(report.fetched)} fetched, {len(report.kept)} kept, {len(report.pruned)} pruned, "
+        f"{human_size(report.size())}"
+    )
 
 
 @cli.command()
@@ -204,12 +240,18 @@ def run(prefix: Path | None, name: str | None, command: tuple[str, ...]) -> None
 def install(stack: Path, prefix: Path | None, name: str | None, jobs: int, **params) -> None:
     """Render, build and create in one go: `pmpm install stack.yml -p ./env`."""
     options = BuildOptions(channels=take(ChannelOptions, params), settings=BuildSettings(jobs=jobs))
-    install_stack(stack, _prefix(prefix, name), options, take(RecipeOptions, params),
-                  command=f"pmpm install {stack}")
+    install_stack(stack, _prefix(prefix, name), options, take(RecipeOptions, params), command=f"pmpm install {stack}")
 
 
-def install_stack(stack: Path, prefix: Path, options: BuildOptions, recipes: RecipeOptions, *, command: str,
-                  compiler: str | None = None) -> None:
+def install_stack(
+    stack: Path,
+    prefix: Path,
+    options: BuildOptions,
+    recipes: RecipeOptions,
+    *,
+    command: str,
+    compiler: str | None = None,
+) -> None:
     """render + build + create, with the usual progress and report."""
     from .. import api
     from .progress import reporter_for

@@ -15,28 +15,46 @@ from .params import declared, take
 
 def _original_options(function):
     """python-pmpm's options, mapped onto pmpm's."""
-    for option in reversed([
-        click.option("--file", "stack", required=True, type=click.Path(path_type=Path), help="The stack file."),
-        click.option("--arch", help="The march variant (e.g. x86-64-v3, znver3, native)."),
-        click.option("--tune", help="The mtune variant (default: the march's own)."),
-        click.option("--skip-test", is_flag=True, help="Skip the recipes' tests (pmpm build --no-test)."),
-        click.option("--fast-update", is_flag=True, help="Reuse previous build trees (pmpm build --dirty)."),
-        click.option("--source-mirror", envvar="PMPM_SOURCE_MIRROR", metavar="DIR|URL", help=MIRROR_HELP),
-        click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True, help="Parallel builds."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--file", "stack", required=True, type=click.Path(path_type=Path), help="The stack file."),
+            click.option("--arch", help="The march variant (e.g. x86-64-v3, znver3, native)."),
+            click.option("--tune", help="The mtune variant (default: the march's own)."),
+            click.option("--skip-test", is_flag=True, help="Skip the recipes' tests (pmpm build --no-test)."),
+            click.option("--fast-update", is_flag=True, help="Reuse previous build trees (pmpm build --dirty)."),
+            click.option("--source-mirror", envvar="PMPM_SOURCE_MIRROR", metavar="DIR|URL", help=MIRROR_HELP),
+            click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True, help="Parallel builds."),
+        ]
+    ):
         function = option(function)
     return declared(ChannelOptions)(function)
 
 
-def _install_original(prefix: Path, stack: Path, arch: str | None, tune: str | None, skip_test: bool,
-                      fast_update: bool, source_mirror: str | None, jobs: int, compiler: str | None, command: str,
-                      **params) -> None:
+def _install_original(
+    prefix: Path,
+    stack: Path,
+    arch: str | None,
+    tune: str | None,
+    skip_test: bool,
+    fast_update: bool,
+    source_mirror: str | None,
+    jobs: int,
+    compiler: str | None,
+    command: str,
+    **params,
+) -> None:
     """render + build + create into PREFIX: what both original commands did, in pmpm's stages."""
     settings = BuildSettings(jobs=jobs, test=not skip_test, dirty=fast_update)
     options = BuildOptions(channels=take(ChannelOptions, params), settings=settings)
     variants = (*([f"march={arch}"] if arch else []), *([f"mtune={tune}"] if tune else []))
-    install_stack(stack, prefix, options, RecipeOptions(variants=variants, source_mirror=source_mirror),
-                  compiler=compiler, command=f"pmpm {command} {prefix} --file {stack}")
+    install_stack(
+        stack,
+        prefix,
+        options,
+        RecipeOptions(variants=variants, source_mirror=source_mirror),
+        compiler=compiler,
+        command=f"pmpm {command} {prefix} --file {stack}",
+    )
 
 
 @cli.command("conda_install")
@@ -72,11 +90,23 @@ def system_install(prefix: Path, **kwargs) -> None:
 
 @cli.command()
 @click.argument("stack", type=click.Path(path_type=Path), required=False)
-@click.option("--to", "to", type=click.Path(path_type=Path), envvar="PMPM_SOURCE_MIRROR", default=Path("source-mirror"),
-              show_default=True, help="The mirror directory (env PMPM_SOURCE_MIRROR).")
-@click.option("--add", "add", nargs=2, metavar="URL[@REV] FILE",
-              help="Import FILE, a tarball of git repository URL at REV (or, for an archive URL without @REV, "
-                   "the file of that `url:` source), instead of fetching a stack.")
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(path_type=Path),
+    envvar="PMPM_SOURCE_MIRROR",
+    default=Path("source-mirror"),
+    show_default=True,
+    help="The mirror directory (env PMPM_SOURCE_MIRROR).",
+)
+@click.option(
+    "--add",
+    "add",
+    nargs=2,
+    metavar="URL[@REV] FILE",
+    help="Import FILE, a tarball of git repository URL at REV (or, for an archive URL without @REV, "
+    "the file of that `url:` source), instead of fetching a stack.",
+)
 def fetch(stack: Path | None, to: Path, add: tuple[str, str] | None) -> None:
     """Download every remote source of STACK into a source mirror, for builds without the internet.
 
@@ -101,7 +131,7 @@ def fetch(stack: Path | None, to: Path, add: tuple[str, str] | None) -> None:
         return
     if stack is None:
         raise click.UsageError("missing STACK (or --add URL@REV FILE)")
-    from ..stack.model import load_stack
+    from ..stack.load import load_stack
 
     for package in load_stack(stack).packages:
         key, new = mirror.fetch(package.source, package.name)

@@ -42,8 +42,13 @@ class _Group(click.Group):
                 where = f"{exc.filename}: " if exc.filename else ""
                 click.echo(shorten(f"pmpm: {where}{exc.strerror}"), err=True)
             else:
-                click.echo(shorten(f"pmpm: internal error: {type(exc).__name__}: {first_line(exc)} "
-                                   "(re-run with --debug and report it)"), err=True)
+                click.echo(
+                    shorten(
+                        f"pmpm: internal error: {type(exc).__name__}: {first_line(exc)} "
+                        "(re-run with --debug and report it)"
+                    ),
+                    err=True,
+                )
             sys.exit(1)
 
 

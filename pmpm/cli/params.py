@@ -12,11 +12,13 @@ from ..options import Flag, flags, from_params
 
 def declared(*groups: type) -> Callable:
     """A decorator adding every option of `groups`, in declaration order, to a click command."""
+
     def decorate(function: Callable) -> Callable:
         for group in reversed(groups):
             for f, flag in reversed(list(flags(group))):
                 function = _click_option(f.name, f.default, flag)(function)
         return function
+
     return decorate
 
 
@@ -30,8 +32,15 @@ def _click_option(name: str, default: Any, flag: Flag) -> Callable:
         return click.option(*flag.names, name, is_flag=True, **common)
     if flag.envvar:
         common["envvar"] = flag.envvar
-    kind: Any = (click.Choice(flag.choices) if flag.choices else click.Path(path_type=Path) if flag.path
-                 else click.IntRange(flag.minimum) if flag.minimum is not None else None)
+    kind: Any = (
+        click.Choice(flag.choices)
+        if flag.choices
+        else click.Path(path_type=Path)
+        if flag.path
+        else click.IntRange(flag.minimum)
+        if flag.minimum is not None
+        else None
+    )
     if isinstance(default, tuple):
         return click.option(*flag.names, name, multiple=True, type=kind, **common)
     shown = default is not None

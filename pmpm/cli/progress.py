@@ -93,8 +93,9 @@ class _Base:
         gates = [r for r in self.results if r.job.name == GATE_PACKAGE]
         if gates:  # one build per CPU name: a row each would bury the stack's own packages
             status = next((r.status for r in gates if r.status not in DONE), gates[-1].status)
-            rows.append((GATE_PACKAGE, f"{len(gates)} builds", status, f"{sum(r.seconds for r in gates):.1f}s",
-                         "CPU gate"))
+            rows.append(
+                (GATE_PACKAGE, f"{len(gates)} builds", status, f"{sum(r.seconds for r in gates):.1f}s", "CPU gate")
+            )
         for r in self.results:
             if r.job.name != GATE_PACKAGE:
                 file = r.files[0].name if r.files else (r.message.splitlines()[0] if r.message else "")
@@ -125,8 +126,10 @@ class _Plain(_Base):
         if result.job.name == GATE_PACKAGE and result.status in DONE and not self.verbose:
             super().finished(result)
             return
-        self.say(f"[{n}/{self.total}] {result.job.label}: {result.status} "
-                 f"({result.seconds:.1f}s, {_clock(time.monotonic() - self.start)} elapsed)")
+        self.say(
+            f"[{n}/{self.total}] {result.job.label}: {result.status} "
+            f"({result.seconds:.1f}s, {_clock(time.monotonic() - self.start)} elapsed)"
+        )
         super().finished(result)
 
 
@@ -153,8 +156,9 @@ class _Live(_Base):
         from rich.text import Text
 
         now = time.monotonic()
-        head = Text.assemble(("pmpm build", "bold"), f" {len(self.results)}/{self.total} done, "
-                             f"{_clock(now - self.start)} elapsed")
+        head = Text.assemble(
+            ("pmpm build", "bold"), f" {len(self.results)}/{self.total} done, {_clock(now - self.start)} elapsed"
+        )
         rows = Table.grid(padding=(0, 2))
         with self.lock:
             running = list(self.running.items())

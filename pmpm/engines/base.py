@@ -20,8 +20,17 @@ from ..errors import EngineError, RecipeError, first_line
 from ..options import ENGINES
 from ..variants.cbc import variant_config
 
-__all__ = ["ENGINES", "BuildLog", "BuildRequest", "Cause", "Engine", "EngineFailure", "Phase", "PlannedBuild",
-           "plan_recipe"]
+__all__ = [
+    "ENGINES",
+    "BuildLog",
+    "BuildRequest",
+    "Cause",
+    "Engine",
+    "EngineFailure",
+    "Phase",
+    "PlannedBuild",
+    "plan_recipe",
+]
 
 
 class Phase(enum.Enum):
@@ -40,10 +49,13 @@ def phase_of(step: str) -> Phase:
     source code", "Running build script", "Running script test for"), as a Phase. The one place
     that reads the engine's words."""
     text = step.lower()
-    for words, phase in ((("build script",), Phase.SCRIPT), (("test",), Phase.TEST),
-                         (("fetching source", "download", "extract"), Phase.SOURCE),
-                         (("resolv", "solv", "subdir", "repodata"), Phase.RESOLVE),
-                         (("packaging",), Phase.PACKAGE)):
+    for words, phase in (
+        (("build script",), Phase.SCRIPT),
+        (("test",), Phase.TEST),
+        (("fetching source", "download", "extract"), Phase.SOURCE),
+        (("resolv", "solv", "subdir", "repodata"), Phase.RESOLVE),
+        (("packaging",), Phase.PACKAGE),
+    ):
         if any(w in text for w in words):
             return phase
     return Phase.OTHER
@@ -52,11 +64,11 @@ def phase_of(step: str) -> Phase:
 class Cause(enum.Enum):
     """Why a build failed."""
 
-    RESOLVE = "resolve"     # the build/host/test requirements cannot be solved
-    DOWNLOAD = "download"   # a source could not be fetched
-    SCRIPT = "script"       # the build script failed
-    TEST = "test"           # the package's tests failed
-    ENGINE = "engine"       # anything else the engine reports
+    RESOLVE = "resolve"  # the build/host/test requirements cannot be solved
+    DOWNLOAD = "download"  # a source could not be fetched
+    SCRIPT = "script"  # the build script failed
+    TEST = "test"  # the package's tests failed
+    ENGINE = "engine"  # anything else the engine reports
 
 
 class EngineFailure(EngineError):
@@ -116,8 +128,10 @@ def plan_recipe(recipe: Path, values: dict[str, list], zip_keys: list[list[str]]
 
 def _planned(recipe_path: Path, rendered: Any) -> PlannedBuild:
     recipe = rendered.recipe
-    requirements = {section: [str(s) for s in (getattr(recipe.requirements, section, None) or [])]
-                    for section in ("build", "host", "run")}
+    requirements = {
+        section: [str(s) for s in (getattr(recipe.requirements, section, None) or [])]
+        for section in ("build", "host", "run")
+    }
     paths, urls, patches = [], [], []
     for source in recipe.sources:
         spec = source.to_dict()
@@ -129,10 +143,19 @@ def _planned(recipe_path: Path, rendered: Any) -> PlannedBuild:
         for key in ("url", "git"):
             found = spec.get(key)
             urls += [str(u) for u in found] if isinstance(found, list) else [str(found)] if found else []
-    return PlannedBuild(name=recipe.package.name, version=str(recipe.package.version),
-                        build_string=recipe.build.string, noarch=bool(recipe.build.noarch),
-                        variant=dict(rendered.variant), recipe=recipe_path, requirements=requirements,
-                        source_paths=paths, source_urls=urls, patch_files=patches, handle=rendered)
+    return PlannedBuild(
+        name=recipe.package.name,
+        version=str(recipe.package.version),
+        build_string=recipe.build.string,
+        noarch=bool(recipe.build.noarch),
+        variant=dict(rendered.variant),
+        recipe=recipe_path,
+        requirements=requirements,
+        source_paths=paths,
+        source_urls=urls,
+        patch_files=patches,
+        handle=rendered,
+    )
 
 
 class BuildLog(Protocol):
@@ -149,9 +172,9 @@ class BuildRequest:
     output_dir: Path
     channels: list[str]
     test: bool = True
-    dirty: bool = False         # reuse work dirs: stable paths, no build id
+    dirty: bool = False  # reuse work dirs: stable paths, no build id
     variant_file: Path | None = None  # the conda_build_config.yaml the recipe was planned with
-    work_dir: Path | None = None      # conda-build's --croot for --dirty
+    work_dir: Path | None = None  # conda-build's --croot for --dirty
     variants: dict[str, list] = field(default_factory=dict)  # that file's values and zip_keys
     zip_keys: list[list[str]] = field(default_factory=list)
     origin_recipe: Path | None = None  # the recipe pmpm rendered (`planned.recipe` may be --dirty's derived copy)

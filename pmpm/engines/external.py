@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import EngineError
-from ..variants.cbc import job_config, write as write_cbc
+from ..variants.cbc import job_config
+from ..variants.cbc import write as write_cbc
 from .base import BuildLog, BuildRequest, Cause, EngineFailure, PlannedBuild
 from .rattler import packages_in
-
 
 PHASE, ERROR, DONE = "\x1epmpm-phase ", "\x1epmpm-error ", "\x1epmpm-done "
 
@@ -30,11 +30,11 @@ def relay(lines: Iterator[str], log: BuildLog) -> tuple[EngineFailure | None, in
     for line in lines:
         line = line.rstrip("\n")
         if line.startswith(PHASE):  # pmpm's own worker reports phases and errors in-band
-            log.phase(line[len(PHASE):])
+            log.phase(line[len(PHASE) :])
         elif line.startswith(ERROR):
-            error = _failure(line[len(ERROR):])
+            error = _failure(line[len(ERROR) :])
         elif line.startswith(DONE):
-            return error, int(line[len(DONE):])
+            return error, int(line[len(DONE) :])
         else:
             log.write(line)
     return error, None
@@ -68,8 +68,15 @@ class _Subprocess:
         config = self.prepare(planned, request)
         log.write("$ " + shlex.join(argv))
         env = {**os.environ, **request.environ, **self.environment(request)}
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+            start_new_session=True,
+        )
         try:
             error, _ = relay(proc.stdout, log)
             code = proc.wait()
@@ -89,7 +96,9 @@ class _Subprocess:
         """Write the per-job variant config the command names (see `job_config`)."""
         path = job_config_path(request)
         values, zips = job_config(request.variants, request.zip_keys, planned.variant)
-        path.write_text(write_cbc(values, zips, f"pmpm: variant config of exactly one build, {planned.label}", exact=True))
+        path.write_text(
+            write_cbc(values, zips, f"pmpm: variant config of exactly one build, {planned.label}", exact=True)
+        )
         return path
 
     def environment(self, request: BuildRequest) -> dict[str, str]:
@@ -156,8 +165,15 @@ class CondaBuild(_Subprocess):
         target = str(meta) if meta else str(planned.recipe.parent)
         # --package-format: .conda (the default since conda-build 25.1) whatever .condarc says;
         # pmpm's channel and fingerprints expect .conda.
-        argv = [self.executable, "build", target, "--output-folder", str(request.output_dir),
-                "--package-format", ".conda"]
+        argv = [
+            self.executable,
+            "build",
+            target,
+            "--output-folder",
+            str(request.output_dir),
+            "--package-format",
+            ".conda",
+        ]
         if meta:
             argv += ["-m", str(request.variant_file)] if request.variant_file else []
             argv += ["--variants", _variants_arg(request, planned.variant), "--no-anaconda-upload"]
@@ -218,8 +234,16 @@ class RattlerBuildExe(_Subprocess):
         self.executable = executable or shutil.which("rattler-build") or "rattler-build"
 
     def command(self, planned: PlannedBuild, request: BuildRequest) -> list[str]:
-        argv = [self.executable, "build", "--recipe", str(planned.recipe), "--output-dir", str(request.output_dir),
-                "-m", str(job_config_path(request))]
+        argv = [
+            self.executable,
+            "build",
+            "--recipe",
+            str(planned.recipe),
+            "--output-dir",
+            str(request.output_dir),
+            "-m",
+            str(job_config_path(request)),
+        ]
         for key, value in sorted(planned.variant.items()):
             text = str(value)
             if key in request.variants and text and "," not in text:
@@ -236,8 +260,10 @@ def find_conda() -> str:
     """`conda` from $CONDA_EXE (set by an activated conda) or PATH."""
     exe = os.environ.get("CONDA_EXE") or shutil.which("conda")
     if not exe:
-        raise EngineError("conda-build engine: no conda found (activate a conda base with conda-build, "
-                          "set CONDA_EXE, or use --engine rattler-build)")
+        raise EngineError(
+            "conda-build engine: no conda found (activate a conda base with conda-build, "
+            "set CONDA_EXE, or use --engine rattler-build)"
+        )
     return exe
 
 
@@ -251,8 +277,12 @@ def check_solver(conda: str, solver: str | None) -> None:
     if solver != "libmamba":
         return
     python = conda_python(conda)
-    found = python.exists() and subprocess.run([str(python), "-c", "import conda_libmamba_solver"],
-                                               capture_output=True).returncode == 0
+    found = (
+        python.exists()
+        and subprocess.run([str(python), "-c", "import conda_libmamba_solver"], capture_output=True).returncode == 0
+    )
     if not found:
-        raise EngineError(f"conda-build engine: --solver libmamba needs conda-libmamba-solver in {python.parent.parent} "
-                          "(conda install -n base conda-libmamba-solver, or use --solver classic)")
+        raise EngineError(
+            f"conda-build engine: --solver libmamba needs conda-libmamba-solver in {python.parent.parent} "
+            "(conda install -n base conda-libmamba-solver, or use --solver classic)"
+        )

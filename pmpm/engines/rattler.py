@@ -9,7 +9,6 @@ import rattler_build
 from ..errors import first_line
 from .base import BuildLog, BuildRequest, EngineFailure, Phase, PlannedBuild, phase_of
 
-
 # --dirty is the edit-compile loop: zstd level 1 instead of the engine's default compresses a
 # 3.6 MB library in 0.1 s instead of 0.5 s, for a package 10% larger (measured here).
 DIRTY_PACKAGE_FORMAT = "conda:1"
@@ -26,10 +25,14 @@ class RattlerBuild:
         tool = rattler_build.ToolConfiguration(test_strategy="native" if request.test else "skip")
         callback = _Callback(log)
         try:
-            result = planned.handle.run_build(tool_config=tool, output_dir=request.output_dir,
-                                              channels=request.channels, progress_callback=callback,
-                                              no_build_id=request.dirty,
-                                              package_format=DIRTY_PACKAGE_FORMAT if request.dirty else None)
+            result = planned.handle.run_build(
+                tool_config=tool,
+                output_dir=request.output_dir,
+                channels=request.channels,
+                progress_callback=callback,
+                no_build_id=request.dirty,
+                package_format=DIRTY_PACKAGE_FORMAT if request.dirty else None,
+            )
         except rattler_build.RattlerBuildError as exc:
             raise EngineFailure.of(first_line(exc).removeprefix("PyRattlerBuildError: "), callback.phase) from None
         return [Path(p) for p in result.packages]
@@ -60,13 +63,22 @@ class _Callback:
             self.phase = phase
         self.log.phase(name)
 
-    def on_download_start(self, event) -> None: pass
-    def on_download_progress(self, event) -> None: pass
-    def on_download_complete(self, event) -> None: pass
+    def on_download_start(self, event) -> None:
+        pass
+
+    def on_download_progress(self, event) -> None:
+        pass
+
+    def on_download_complete(self, event) -> None:
+        pass
 
 
 def packages_in(directory: Path) -> list[Path]:
     """Packages an engine left in its output folder: `<subdir>/*.conda` or `*.tar.bz2`
     (conda-build's --package-format picks one; `broken/` holds packages whose tests failed)."""
-    return sorted(p for pattern in ("*/*.conda", "*/*.tar.bz2") for p in directory.glob(pattern)
-                  if p.parent.name not in ("src_cache", "broken"))
+    return sorted(
+        p
+        for pattern in ("*/*.conda", "*/*.tar.bz2")
+        for p in directory.glob(pattern)
+        if p.parent.name not in ("src_cache", "broken")
+    )

@@ -26,14 +26,18 @@ def engine_for(name: str, *, solver: str | None = None) -> Engine:
     if name == "conda-build":
         conda = find_conda()
         if subprocess.run([conda, "build", "--version"], capture_output=True).returncode:
-            raise EngineError(f"conda-build engine: `{conda} build` is not available "
-                              "(install conda-build into the base environment, or use --engine rattler-build)")
+            raise EngineError(
+                f"conda-build engine: `{conda} build` is not available "
+                "(install conda-build into the base environment, or use --engine rattler-build)"
+            )
         check_solver(conda, solver)
         return CondaBuild(conda, solver)
     if name == "rattler-build-exe":
         exe = shutil.which("rattler-build")
         if exe is None:
-            raise EngineError("rattler-build-exe engine: no rattler-build executable on PATH "
-                              "(install it, or use the default --engine rattler-build)")
+            raise EngineError(
+                "rattler-build-exe engine: no rattler-build executable on PATH "
+                "(install it, or use the default --engine rattler-build)"
+            )
         return RattlerBuildExe(exe)
     raise EngineError(f"unknown engine {name!r} (use one of {', '.join(ENGINES)})")

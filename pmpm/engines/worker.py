@@ -10,8 +10,8 @@ applied there, never in pmpm's.
 from __future__ import annotations
 
 import json
-import shlex
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -33,9 +33,16 @@ class _WorkerProcess:
         try:
             # Its own session: stopping it stops the build script it runs (see `stop`). Jobs come
             # on a pipe of their own, so a build script that reads stdin reads nothing of pmpm's.
-            self.proc = subprocess.Popen([sys.executable, "-m", "pmpm.engines.worker", "--serve", str(read)],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         text=True, errors="replace", start_new_session=True, pass_fds=(read,))
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pmpm.engines.worker", "--serve", str(read)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+                pass_fds=(read,),
+            )
         finally:
             os.close(read)
 
@@ -49,7 +56,9 @@ class _WorkerProcess:
             code = self.proc.wait()
             raise error or EngineFailure(f"the build worker (python -m pmpm.engines.worker) exited with code {code}")
         if code:
-            raise error or EngineFailure(f"the build worker (python -m pmpm.engines.worker) failed the job with code {code}")
+            raise error or EngineFailure(
+                f"the build worker (python -m pmpm.engines.worker) failed the job with code {code}"
+            )
 
     def end_jobs(self) -> None:
         """No more jobs: it exits on its own (see `close`)."""
@@ -127,11 +136,21 @@ class RattlerBuildWorker:
 
     def prepare(self, planned: PlannedBuild, request: BuildRequest) -> Path | None:
         path = _worker_job_path(request)
-        path.write_text(json.dumps({
-            "recipe": str(planned.recipe), "values": request.variants, "zip_keys": request.zip_keys,
-            "build_string": planned.build_string, "output_dir": str(request.output_dir),
-            "channels": request.channels, "test": request.test, "dirty": request.dirty,
-            "environ": request.environ}))
+        path.write_text(
+            json.dumps(
+                {
+                    "recipe": str(planned.recipe),
+                    "values": request.variants,
+                    "zip_keys": request.zip_keys,
+                    "build_string": planned.build_string,
+                    "output_dir": str(request.output_dir),
+                    "channels": request.channels,
+                    "test": request.test,
+                    "dirty": request.dirty,
+                    "environ": request.environ,
+                }
+            )
+        )
         return path
 
     def dismiss(self) -> None:
@@ -177,8 +196,12 @@ def _watch_parent() -> subprocess.Popen:
     A shell, not a thread: py-rattler-build holds this interpreter while it builds. The worker
     leads its own process group (pmpm starts it in a new session), which the build script
     joins, so `kill 0` from the watcher ends worker, script and watcher together."""
-    return subprocess.Popen(["sh", "-c", f"while kill -0 {os.getppid()} 2>/dev/null; do sleep 0.5; done; kill -KILL 0"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        ["sh", "-c", f"while kill -0 {os.getppid()} 2>/dev/null; do sleep 0.5; done; kill -KILL 0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _run_job(job_file: str) -> int:
@@ -190,12 +213,19 @@ def _run_job(job_file: str) -> int:
         else:
             os.environ[key] = value
     try:
-        planned = next((p for p in plan_recipe(Path(job["recipe"]), job["values"], job["zip_keys"])
-                        if p.build_string == job["build_string"]), None)
+        planned = next(
+            (
+                p
+                for p in plan_recipe(Path(job["recipe"]), job["values"], job["zip_keys"])
+                if p.build_string == job["build_string"]
+            ),
+            None,
+        )
         if planned is None:
             raise EngineFailure(f"{job['recipe']} no longer renders build {job['build_string']}")
-        request = BuildRequest(output_dir=Path(job["output_dir"]), channels=job["channels"], test=job["test"],
-                               dirty=job["dirty"])
+        request = BuildRequest(
+            output_dir=Path(job["output_dir"]), channels=job["channels"], test=job["test"], dirty=job["dirty"]
+        )
         RattlerBuild().build(planned, request, _PrintLog())
     except EngineFailure as failure:
         print(report_failure(failure), flush=True)

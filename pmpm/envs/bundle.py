@@ -28,7 +28,8 @@ from pathlib import Path
 from rattler.networking import Client
 from rattler.package_streaming import download_to_path
 
-from ..channel.local import SUBDIRS, index_fs
+from ..channel.index import index_fs
+from ..channel.layout import SUBDIRS
 from ..errors import ChannelError, SolveError, first_line
 from .lock import Locked, read_lock, sha256_explicit_path
 
@@ -58,7 +59,9 @@ def _present(path: Path, sha256: str) -> bool:
     return path.is_file() and sha256_of(path) == sha256
 
 
-def write_bundle(locked: Locked, stack_path: Path, explicit_path: Path, output: Path, *, prune: bool = False) -> BundleReport:
+def write_bundle(
+    locked: Locked, stack_path: Path, explicit_path: Path, output: Path, *, prune: bool = False
+) -> BundleReport:
     """Copy or download what `locked` names into `output`, index it, add the lock files and the stack."""
     output = Path(output).absolute()
     report = BundleReport(output)
@@ -102,7 +105,9 @@ def _fetch_package(record, target: Path, report: BundleReport) -> None:
         raise ChannelError(f"{url}: cannot fetch for the bundle: {first_line(exc)}") from None
     if sha256_of(tmp) != sha256:
         tmp.unlink()
-        raise ChannelError(f"{url}: sha256 differs from the lock's (the channel changed since locking; run `pmpm lock`)")
+        raise ChannelError(
+            f"{url}: sha256 differs from the lock's (the channel changed since locking; run `pmpm lock`)"
+        )
     os.replace(tmp, target)
     report.fetched.append(target.name)
 
@@ -116,9 +121,27 @@ def _download_wheels(wheels: list, wheelhouse: Path, python_version: str | None)
         requirements = Path(tmp) / "requirements.txt"
         requirements.write_text("".join(f"{w.requirement()}\n" for w in wheels))
         version = ["--python-version", python_version] if python_version else []
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-input", "--quiet", "--no-deps",
-                               "--require-hashes", "--only-binary", ":all:", *version, "-d", tmp, "-r", str(requirements)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-input",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary",
+                ":all:",
+                *version,
+                "-d",
+                tmp,
+                "-r",
+                str(requirements),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
             raise ChannelError(f"pip download of the locked wheels failed:\n{tail}")
@@ -152,13 +175,15 @@ def bundle_lock(bundle: Path) -> Path:
     """The one lock file of a bundle directory."""
     locks = sorted(Path(bundle).glob("*.lock"))
     if len(locks) != 1 or not (Path(bundle) / CHANNEL).is_dir():
-        raise SolveError(f"{bundle}: not a pmpm bundle (expected one *.lock and {CHANNEL}/; make one with `pmpm bundle`)")
+        raise SolveError(
+            f"{bundle}: not a pmpm bundle (expected one *.lock and {CHANNEL}/; make one with `pmpm bundle`)"
+        )
     return locks[0]
 
 
 def bundled_records(bundle: Path, locked: Locked) -> list:
     """The locked records, pointing at the bundle's copies (each checked against the lock's sha256)."""
-    channel = (Path(bundle).absolute() / CHANNEL)
+    channel = Path(bundle).absolute() / CHANNEL
     records = []
     for record in locked.records:
         path = channel / record.subdir / record.file_name
@@ -176,5 +201,12 @@ def create_from_bundle(bundle: Path, prefix: Path, *, cache_dir: Path | None = N
 
     bundle = Path(bundle).absolute()
     locked = read_lock(bundle_lock(bundle))
-    return create(None, prefix, records=bundled_records(bundle, locked), wheels=locked.wheels,
-                  wheelhouse=bundle / WHEELS, cache_dir=cache_dir, command=f"pmpm create --from-bundle {bundle}")
+    return create(
+        None,
+        prefix,
+        records=bundled_records(bundle, locked),
+        wheels=locked.wheels,
+        wheelhouse=bundle / WHEELS,
+        cache_dir=cache_dir,
+        command=f"pmpm create --from-bundle {bundle}",
+    )

@@ -32,7 +32,7 @@ from typing import Sequence
 
 from rattler import LockChannel, LockFile, LockPlatform
 
-from ..channel.local import PLATFORM
+from ..channel.layout import PLATFORM
 from ..errors import SolveError, first_line
 
 INPUTS_PREFIX = "# pmpm-inputs: sha256:"
@@ -73,8 +73,12 @@ class Locked:
 
 def inputs_hash(stack) -> str:
     """What a lock is made from (a `StackSummary`); any change makes the lock stale."""
-    inputs = {"channels": list(stack.channels), "conda": list(stack.conda_specs),
-              "pip": list(stack.pip_requirements), "packages": list(stack.package_names)}
+    inputs = {
+        "channels": list(stack.channels),
+        "conda": list(stack.conda_specs),
+        "pip": list(stack.pip_requirements),
+        "packages": list(stack.package_names),
+    }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
@@ -93,6 +97,7 @@ def sha256_explicit_path(explicit_path: Path) -> Path:
 
 
 # --- pip: list -> wheels -------------------------------------------------------------
+
 
 def canonical(name: str) -> str:
     """PEP 503 names, to compare pip and conda names."""
@@ -116,8 +121,9 @@ def pip_platform_tags(platform: str) -> list[str]:
     raise SolveError(f"{platform}: pmpm cannot resolve pip: packages for this platform")
 
 
-def resolve_pip(requirements: Sequence[str], python_version: str | None, conda_names: Sequence[str] = (),
-                platform: str = PLATFORM) -> list[Wheel]:
+def resolve_pip(
+    requirements: Sequence[str], python_version: str | None, conda_names: Sequence[str] = (), platform: str = PLATFORM
+) -> list[Wheel]:
     """The pip: list resolved by pip's own resolver (the user's index configuration) to exact wheels.
 
     No environment exists at lock time, so pmpm's pip resolves for the locked python's
@@ -130,19 +136,43 @@ def resolve_pip(requirements: Sequence[str], python_version: str | None, conda_n
     if not requirements:
         return []
     if python_version is None:
-        raise SolveError("the stack has a pip: list but the environment has no python (add python and pip to dependencies)")
+        raise SolveError(
+            "the stack has a pip: list but the environment has no python (add python and pip to dependencies)"
+        )
     with tempfile.TemporaryDirectory(prefix="pmpm-pip-") as tmp:
         report = Path(tmp) / "report.json"
         tags = [] if platform == PLATFORM else [a for tag in pip_platform_tags(platform) for a in ("--platform", tag)]
-        proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-                               "--no-input", "--report", str(report), "--target", str(Path(tmp) / "target"),
-                               "--python-version", python_version, "--only-binary", ":all:", *tags, *requirements],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--no-input",
+                "--report",
+                str(report),
+                "--target",
+                str(Path(tmp) / "target"),
+                "--python-version",
+                python_version,
+                "--only-binary",
+                ":all:",
+                *tags,
+                *requirements,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-            raise SolveError(f"pip cannot resolve {' '.join(requirements)} to wheels for python {python_version} "
-                             f"{'' if platform == PLATFORM else f'on {platform} '}(locking needs wheels; build an sdist-only "
-                             f"package in _pmpm.packages):\n{tail}")
+            raise SolveError(
+                f"pip cannot resolve {' '.join(requirements)} to wheels for python {python_version} "
+                f"{'' if platform == PLATFORM else f'on {platform} '}(locking needs wheels; build an sdist-only "
+                f"package in _pmpm.packages):\n{tail}"
+            )
         installs = json.loads(report.read_text())["install"]
     provided = {canonical(n) for n in conda_names}
     wheels = []
@@ -159,14 +189,28 @@ def resolve_pip(requirements: Sequence[str], python_version: str | None, conda_n
 
 # --- writing -------------------------------------------------------------------------
 
-def write_lock(records: list, channels: Sequence[str], lock_path: Path, explicit_path: Path, *,
-               wheels: Sequence[Wheel] = (), inputs: str | None = None) -> None:
+
+def write_lock(
+    records: list,
+    channels: Sequence[str],
+    lock_path: Path,
+    explicit_path: Path,
+    *,
+    wheels: Sequence[Wheel] = (),
+    inputs: str | None = None,
+) -> None:
     """The lock file and both @EXPLICIT lists for linux-64, each written atomically."""
     write_locks({PLATFORM: (records, wheels)}, channels, lock_path, inputs=inputs, explicit={PLATFORM: explicit_path})
 
 
-def write_locks(solved: dict[str, tuple[list, Sequence[Wheel]]], channels: Sequence[str], lock_path: Path, *,
-                inputs: str | None = None, explicit: dict[str, Path] | None = None) -> dict[str, Path]:
+def write_locks(
+    solved: dict[str, tuple[list, Sequence[Wheel]]],
+    channels: Sequence[str],
+    lock_path: Path,
+    *,
+    inputs: str | None = None,
+    explicit: dict[str, Path] | None = None,
+) -> dict[str, Path]:
     """One lock file holding every platform of `solved` (platform -> records, wheels), and both
     @EXPLICIT lists per platform (`STACK-<platform>.txt` unless `explicit` names them); returns those."""
     platforms = {name: LockPlatform(name) for name in solved}
@@ -188,8 +232,12 @@ def write_locks(solved: dict[str, tuple[list, Sequence[Wheel]]], channels: Seque
         path = (explicit or {}).get(name) or explicit_path_for(lock_path, name)
         ordered = sorted(records, key=lambda r: r.name.normalized)
         _write_explicit(path, [f"{r.url}#{r.md5.hex()}" for r in ordered], platform=name)
-        _write_explicit(sha256_explicit_path(path), [f"{r.url}#{r.sha256.hex()}" for r in ordered], platform=name,
-                        note="# needs conda >= 24.9 (sha256 hashes); older conda: use the md5 list beside it")
+        _write_explicit(
+            sha256_explicit_path(path),
+            [f"{r.url}#{r.sha256.hex()}" for r in ordered],
+            platform=name,
+            note="# needs conda >= 24.9 (sha256 hashes); older conda: use the md5 list beside it",
+        )
         written[name] = path
     return written
 
@@ -212,19 +260,27 @@ def _add_wheel_hashes(path: Path, per_platform: dict[str, Sequence[Wheel]]) -> N
         yaml.dump(data, f)
     read = {w.url: w.sha256 for name in per_platform for w in _read(path, name).wheels}
     if read != {w.url: w.sha256 for w in wheels}:
-        raise SolveError(f"{path}: rattler does not read back the pip hashes written (py-rattler changed its lock format?)")
+        raise SolveError(
+            f"{path}: rattler does not read back the pip hashes written (py-rattler changed its lock format?)"
+        )
 
 
 def _write_explicit(path: Path, urls: list[str], note: str | None = None, platform: str = PLATFORM) -> None:
-    lines = ["# This file may be used to create an environment using:",
-             f"# $ conda create --prefix <env> --file {path.name}", *([note] if note else []),
-             f"# platform: {platform}", "@EXPLICIT", *urls]
+    lines = [
+        "# This file may be used to create an environment using:",
+        f"# $ conda create --prefix <env> --file {path.name}",
+        *([note] if note else []),
+        f"# platform: {platform}",
+        "@EXPLICIT",
+        *urls,
+    ]
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, path)
 
 
 # --- reading -------------------------------------------------------------------------
+
 
 def read_lock(lock_path: Path) -> Locked:
     """A lock file's records, wheels and inputs hash."""
@@ -243,19 +299,26 @@ def _read(path: Path, platform_name: str = PLATFORM) -> Locked:
     platform = next((p for p in lock.platforms() if p.name == platform_name), None)
     if environment is None or platform is None:
         held = ", ".join(sorted(p.name for p in lock.platforms())) or "none"
-        raise SolveError(f"{path}: no default environment for {platform_name} (the lock holds {held}; run "
-                         f"`pmpm lock --platform {platform_name}` again)")
+        raise SolveError(
+            f"{path}: no default environment for {platform_name} (the lock holds {held}; run "
+            f"`pmpm lock --platform {platform_name}` again)"
+        )
     records = environment.conda_repodata_records_for_platform(platform) or []
-    wheels = [Wheel(p.name, p.version, p.location, p.hashes.sha256.hex())
-              for p in environment.pypi_packages_for_platform(platform) or [] if p.hashes and p.hashes.sha256]
+    wheels = [
+        Wheel(p.name, p.version, p.location, p.hashes.sha256.hex())
+        for p in environment.pypi_packages_for_platform(platform) or []
+        if p.hashes and p.hashes.sha256
+    ]
     with open(path) as f:
         first = f.readline().strip()
-    inputs = first[len(INPUTS_PREFIX):] if first.startswith(INPUTS_PREFIX) else None
+    inputs = first[len(INPUTS_PREFIX) :] if first.startswith(INPUTS_PREFIX) else None
     return Locked(path, records, wheels, inputs, [str(c) for c in environment.channels()])
 
 
 def check_fresh(locked: Locked, stack) -> None:
     """A lock made from other stack inputs is stale: say so rather than install the old set."""
     if locked.inputs != inputs_hash(stack):
-        raise SolveError(f"{locked.path}: stale lock: {stack.path}'s dependencies, channels or pip: list changed "
-                         f"since it was locked (run `pmpm lock {stack.path}`)")
+        raise SolveError(
+            f"{locked.path}: stale lock: {stack.path}'s dependencies, channels or pip: list changed "
+            f"since it was locked (run `pmpm lock {stack.path}`)"
+        )

@@ -20,11 +20,20 @@ from pathlib import Path
 from typing import Sequence
 
 import rattler
-from rattler import (BuildString, Gateway, GenericVirtualPackage, MatchSpec, Override, PackageName, Version,
-                     VirtualPackage, VirtualPackageOverrides)
+from rattler import (
+    BuildString,
+    Gateway,
+    GenericVirtualPackage,
+    MatchSpec,
+    Override,
+    PackageName,
+    Version,
+    VirtualPackage,
+    VirtualPackageOverrides,
+)
 from rattler.exceptions import GatewayError, InvalidMatchSpecError, SolverError
 
-from ..channel.local import PLATFORM, channel_url
+from ..channel.layout import PLATFORM, channel_url
 from ..errors import SolveError, first_line
 
 
@@ -39,8 +48,17 @@ def virtual_packages(archspec: str | None = None, platform: str = PLATFORM) -> l
 
 # pixi's default system requirements for a platform it does not run on
 DEFAULT_LINUX, DEFAULT_GLIBC, DEFAULT_OSX = "4.18", "2.28", "13.0"
-GENERIC_ARCH = {"64": "x86_64", "32": "x86", "aarch64": "aarch64", "arm64": "arm64", "ppc64le": "ppc64le",
-                "s390x": "s390x", "armv6l": "armv6l", "armv7l": "armv7l", "riscv64": "riscv64"}
+GENERIC_ARCH = {
+    "64": "x86_64",
+    "32": "x86",
+    "aarch64": "aarch64",
+    "arm64": "arm64",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "armv6l": "armv6l",
+    "armv7l": "armv7l",
+    "riscv64": "riscv64",
+}
 
 
 def platform_virtual_packages(platform: str) -> list:
@@ -49,25 +67,39 @@ def platform_virtual_packages(platform: str) -> list:
     CONDA_OVERRIDE_CUDA asks for it."""
     family, _, arch = platform.partition("-")
     if family not in ("linux", "osx", "win") or arch not in GENERIC_ARCH:
-        raise SolveError(f"{platform}: not a conda platform pmpm can lock for (e.g. linux-64, linux-aarch64, osx-arm64, win-64)")
-    wanted = [("__unix", "0", "0")] if family in ("linux", "osx") else [("__win", os.environ.get("CONDA_OVERRIDE_WIN", "0"), "0")]
+        raise SolveError(
+            f"{platform}: not a conda platform pmpm can lock for (e.g. linux-64, linux-aarch64, osx-arm64, win-64)"
+        )
+    wanted = (
+        [("__unix", "0", "0")]
+        if family in ("linux", "osx")
+        else [("__win", os.environ.get("CONDA_OVERRIDE_WIN", "0"), "0")]
+    )
     if family == "linux":
-        wanted += [("__linux", os.environ.get("CONDA_OVERRIDE_LINUX", DEFAULT_LINUX), "0"),
-                   ("__glibc", os.environ.get("CONDA_OVERRIDE_GLIBC", DEFAULT_GLIBC), "0")]
+        wanted += [
+            ("__linux", os.environ.get("CONDA_OVERRIDE_LINUX", DEFAULT_LINUX), "0"),
+            ("__glibc", os.environ.get("CONDA_OVERRIDE_GLIBC", DEFAULT_GLIBC), "0"),
+        ]
     if family == "osx":
         wanted.append(("__osx", os.environ.get("CONDA_OVERRIDE_OSX", DEFAULT_OSX), "0"))
     wanted.append(("__archspec", "1", os.environ.get("CONDA_OVERRIDE_ARCHSPEC") or GENERIC_ARCH[arch]))
     if os.environ.get("CONDA_OVERRIDE_CUDA"):
         wanted.append(("__cuda", os.environ["CONDA_OVERRIDE_CUDA"], "0"))
     try:
-        return [GenericVirtualPackage(PackageName(name), Version(version), BuildString(build))
-                for name, version, build in wanted if version]
+        return [
+            GenericVirtualPackage(PackageName(name), Version(version), BuildString(build))
+            for name, version, build in wanted
+            if version
+        ]
     except Exception as exc:  # an unparsable CONDA_OVERRIDE_* version
-        raise SolveError(f"virtual packages for {platform}: {first_line(exc)} (check the CONDA_OVERRIDE_* variables)") from None
+        raise SolveError(
+            f"virtual packages for {platform}: {first_line(exc)} (check the CONDA_OVERRIDE_* variables)"
+        ) from None
 
 
-def solve(specs: Sequence[str], channels: Sequence[str | Path], *, archspec: str | None = None,
-          platform: str = PLATFORM) -> list:
+def solve(
+    specs: Sequence[str], channels: Sequence[str | Path], *, archspec: str | None = None, platform: str = PLATFORM
+) -> list:
     """Records for `specs` on `platform` (this host's linux-64 by default), channels in priority order (strict)."""
     urls = [channel_url(c) for c in channels]
     try:
@@ -75,8 +107,15 @@ def solve(specs: Sequence[str], channels: Sequence[str | Path], *, archspec: str
     except InvalidMatchSpecError as exc:
         raise SolveError(f"invalid spec: {exc}") from None
     try:
-        return asyncio.run(rattler.solve(urls, parsed, gateway=Gateway(), platforms=[platform, "noarch"],
-                                         virtual_packages=virtual_packages(archspec, platform)))
+        return asyncio.run(
+            rattler.solve(
+                urls,
+                parsed,
+                gateway=Gateway(),
+                platforms=[platform, "noarch"],
+                virtual_packages=virtual_packages(archspec, platform),
+            )
+        )
     except GatewayError as exc:
         raise SolveError(f"cannot read channel: {first_line(exc)} (check the URL or path, or use --offline)") from None
     except SolverError as exc:

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..channel.local import LocalChannel
 from ..errors import InputError
 from ..options import ChannelOptions
-from .environment import EnvironmentRequest, StackSummary, create, request_for, solve_request, summarize
+from .environment import EnvironmentRequest, create, request_for, solve_request
+from .summary import StackSummary, summarize
 
 ENV_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
@@ -30,20 +31,36 @@ def target_prefix(prefix: Path | None, name: str | None) -> Path:
     if (prefix is None) == (name is None):
         raise InputError("give exactly one of -p/--prefix PATH or -n/--name NAME")
     if name is not None and not ENV_NAME.fullmatch(name):
-        raise InputError(f"-n {shorten(repr(name), 60)}: an environment name is one word of letters, digits, "
-                         "'.', '_' and '-', not a path", fix="use -p PATH for a directory")
+        raise InputError(
+            f"-n {shorten(repr(name), 60)}: an environment name is one word of letters, digits, "
+            "'.', '_' and '-', not a path",
+            fix="use -p PATH for a directory",
+        )
     return prefix if prefix is not None else envs_dir() / name
 
 
 def request(stack: StackSummary, channels: ChannelOptions, platform: str | None = None) -> EnvironmentRequest:
     """What to solve for `stack` through `channels` (for `platform`, else this host's)."""
     extra = {"platform": platform} if platform else {}
-    return request_for(stack, LocalChannel(channels.channel), extra_channels=list(channels.upstream),
-                       override_channels=channels.override_channels, offline=channels.offline, **extra)
+    return request_for(
+        stack,
+        LocalChannel(channels.channel),
+        extra_channels=list(channels.upstream),
+        override_channels=channels.override_channels,
+        offline=channels.offline,
+        **extra,
+    )
 
 
-def create_stack_env(stack_path: Path, prefix: Path, channels: ChannelOptions = ChannelOptions(), *,
-                     locked: bool = False, lock_file: Path | None = None, force: bool = False) -> tuple[Path, list]:
+def create_stack_env(
+    stack_path: Path,
+    prefix: Path,
+    channels: ChannelOptions = ChannelOptions(),
+    *,
+    locked: bool = False,
+    lock_file: Path | None = None,
+    force: bool = False,
+) -> tuple[Path, list]:
     """`pmpm create STACK`: the environment solved from the channels, or exactly the lock's
     (`locked`, refused when stale). Returns the prefix and the conda records installed."""
     summary = summarize(stack_path, channels.channel)
@@ -52,8 +69,14 @@ def create_stack_env(stack_path: Path, prefix: Path, channels: ChannelOptions = 
 
         frozen = read_lock(lock_file or lock_paths(summary.path)[0])
         check_fresh(frozen, summary)
-        done = create(summary, prefix, records=frozen.records, wheels=frozen.wheels,
-                      command=f"pmpm create {stack_path} --locked", force=force)
+        done = create(
+            summary,
+            prefix,
+            records=frozen.records,
+            wheels=frozen.wheels,
+            command=f"pmpm create {stack_path} --locked",
+            force=force,
+        )
         return done, frozen.records
     wanted = request(summary, channels)
     records = solve_request(wanted)
@@ -61,8 +84,13 @@ def create_stack_env(stack_path: Path, prefix: Path, channels: ChannelOptions = 
     return done, records
 
 
-def lock_stack(stack_path: Path, channels: ChannelOptions = ChannelOptions(), *, output: Path | None = None,
-               platforms: tuple[str, ...] = ("linux-64",)) -> tuple[Path, dict]:
+def lock_stack(
+    stack_path: Path,
+    channels: ChannelOptions = ChannelOptions(),
+    *,
+    output: Path | None = None,
+    platforms: tuple[str, ...] = ("linux-64",),
+) -> tuple[Path, dict]:
     """`pmpm lock STACK`: solve for each platform, resolve the pip: list, write the lock and the
     @EXPLICIT lists. Returns the lock's path and, per platform, (records, wheels, explicit list)."""
     from .lock import inputs_hash, lock_paths, resolve_pip, write_locks
@@ -74,8 +102,7 @@ def lock_stack(stack_path: Path, channels: ChannelOptions = ChannelOptions(), *,
         records = solve_request(wanted)
         python = next((r for r in records if r.name.normalized == "python"), None)
         version = ".".join(str(python.version).split(".")[:2]) if python else None
-        wheels = resolve_pip(summary.pip_requirements, version, [r.name.normalized for r in records],
-                             platform=platform)
+        wheels = resolve_pip(summary.pip_requirements, version, [r.name.normalized for r in records], platform=platform)
         solved[platform] = (records, wheels)
     lock_path = output if output is not None else lock_paths(summary.path)[0]
     written = write_locks(solved, next(iter(requests.values())).channels, lock_path, inputs=inputs_hash(summary))

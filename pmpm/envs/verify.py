@@ -15,26 +15,29 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bundle import sha256_of
 from ..errors import SolveError
+from .bundle import sha256_of
 from .lock import canonical, read_lock
 
 
 @dataclass
 class VerifyReport:
-    missing: list[str] = field(default_factory=list)     # locked, not installed
-    extra: list[str] = field(default_factory=list)       # installed, not locked
-    different: list[str] = field(default_factory=list)   # same name, other version/build/sha256
-    modified: list[str] = field(default_factory=list)    # files whose content changed
-    deleted: list[str] = field(default_factory=list)     # files a package installed, gone
+    missing: list[str] = field(default_factory=list)  # locked, not installed
+    extra: list[str] = field(default_factory=list)  # installed, not locked
+    different: list[str] = field(default_factory=list)  # same name, other version/build/sha256
+    modified: list[str] = field(default_factory=list)  # files whose content changed
+    deleted: list[str] = field(default_factory=list)  # files a package installed, gone
 
     @property
     def ok(self) -> bool:
         return not (self.missing or self.extra or self.different or self.modified or self.deleted)
 
     def lines(self) -> list[str]:
-        return [f"{what}: {item}" for what in ("missing", "extra", "different", "modified", "deleted")
-                for item in getattr(self, what)]
+        return [
+            f"{what}: {item}"
+            for what in ("missing", "extra", "different", "modified", "deleted")
+            for item in getattr(self, what)
+        ]
 
 
 def _identity(name, version, build, sha256) -> str:
@@ -52,7 +55,9 @@ def verify(prefix: Path, lock_path: Path) -> VerifyReport:
         record = json.loads(meta.read_text())
         installed[record["name"]] = record
         _check_files(prefix, record, report)
-    expected = {r.name.normalized: _identity(r.name.normalized, r.version, r.build, r.sha256.hex()) for r in locked.records}
+    expected = {
+        r.name.normalized: _identity(r.name.normalized, r.version, r.build, r.sha256.hex()) for r in locked.records
+    }
     got = {n: _identity(n, r["version"], r["build"], r.get("sha256")) for n, r in installed.items()}
     _compare(expected, got, report)
     pip_expected = {w.name: f"{w.name} {w.version} (pip)" for w in locked.wheels}
@@ -64,8 +69,9 @@ def verify(prefix: Path, lock_path: Path) -> VerifyReport:
 def _compare(expected: dict[str, str], got: dict[str, str], report: VerifyReport) -> None:
     report.missing += [expected[n] for n in sorted(expected.keys() - got.keys())]
     report.extra += [got[n] for n in sorted(got.keys() - expected.keys())]
-    report.different += [f"{got[n]} (locked: {expected[n]})" for n in sorted(expected.keys() & got.keys())
-                         if expected[n] != got[n]]
+    report.different += [
+        f"{got[n]} (locked: {expected[n]})" for n in sorted(expected.keys() & got.keys()) if expected[n] != got[n]
+    ]
 
 
 def _check_files(prefix: Path, record: dict, report: VerifyReport) -> None:
@@ -107,5 +113,5 @@ def _check_record(dist: Path, name: str, report: VerifyReport) -> None:
             report.deleted.append(f"{path} ({name})")
             continue
         actual = base64.urlsafe_b64encode(hashlib.sha256(file.read_bytes()).digest()).rstrip(b"=").decode()
-        if actual != digest[len("sha256="):]:
+        if actual != digest[len("sha256=") :]:
             report.modified.append(f"{path} ({name})")

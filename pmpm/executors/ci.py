@@ -44,26 +44,47 @@ def github(units: list[Unit], invocation: Invocation, name: str, install: str) -
             {"uses": "actions/checkout@v4"},
             {"uses": "actions/setup-python@v5", "with": {"python-version": "3.12"}},
             {"run": install},
-            {"uses": "actions/cache@v4", "with": {"path": CHANNEL, "key": f"pmpm-{unit.key}-${{{{ github.sha }}}}",
-                                                   "restore-keys": f"pmpm-{unit.key}-"}},
+            {
+                "uses": "actions/cache@v4",
+                "with": {
+                    "path": CHANNEL,
+                    "key": f"pmpm-{unit.key}-${{{{ github.sha }}}}",
+                    "restore-keys": f"pmpm-{unit.key}-",
+                },
+            },
         ]
-        steps += [{"uses": "actions/download-artifact@v4", "with": {"name": f"channel-{u.key}", "path": CHANNEL}}
-                  for u in unit.needs]
-        steps += [{"name": f"pmpm build {unit.label}", "run": _command(unit, invocation)},
-                  {"uses": "actions/upload-artifact@v4",
-                   "with": {"name": f"channel-{unit.key}", "path": f"{CHANNEL}/", "if-no-files-found": "error"}}]
+        steps += [
+            {"uses": "actions/download-artifact@v4", "with": {"name": f"channel-{u.key}", "path": CHANNEL}}
+            for u in unit.needs
+        ]
+        steps += [
+            {"name": f"pmpm build {unit.label}", "run": _command(unit, invocation)},
+            {
+                "uses": "actions/upload-artifact@v4",
+                "with": {"name": f"channel-{unit.key}", "path": f"{CHANNEL}/", "if-no-files-found": "error"},
+            },
+        ]
         job: dict[str, Any] = {"name": unit.label, "runs-on": "ubuntu-latest"}
         if unit.needs:
             job["needs"] = [u.key for u in unit.needs]
         jobs[unit.key] = {**job, "steps": steps}
-    publish = [{"uses": "actions/checkout@v4"}, {"uses": "actions/setup-python@v5", "with": {"python-version": "3.12"}},
-               {"run": install},
-               {"uses": "actions/download-artifact@v4", "with": {"pattern": "channel-*", "merge-multiple": True,
-                                                                 "path": CHANNEL}},
-               {"name": "index the merged channel", "run": INDEX},
-               {"uses": "actions/upload-artifact@v4", "with": {"name": "channel", "path": f"{CHANNEL}/"}}]
-    jobs["channel"] = {"name": "publish the channel", "runs-on": "ubuntu-latest", "needs": [u.key for u in units],
-                       "steps": publish}
+    publish = [
+        {"uses": "actions/checkout@v4"},
+        {"uses": "actions/setup-python@v5", "with": {"python-version": "3.12"}},
+        {"run": install},
+        {
+            "uses": "actions/download-artifact@v4",
+            "with": {"pattern": "channel-*", "merge-multiple": True, "path": CHANNEL},
+        },
+        {"name": "index the merged channel", "run": INDEX},
+        {"uses": "actions/upload-artifact@v4", "with": {"name": "channel", "path": f"{CHANNEL}/"}},
+    ]
+    jobs["channel"] = {
+        "name": "publish the channel",
+        "runs-on": "ubuntu-latest",
+        "needs": [u.key for u in units],
+        "steps": publish,
+    }
     return {"name": f"pmpm {name}", "on": {"push": None, "workflow_dispatch": None}, "jobs": jobs}
 
 
@@ -79,8 +100,12 @@ def gitlab(units: list[Unit], invocation: Invocation, name: str, install: str) -
             "script": [_command(unit, invocation)],
             "artifacts": {"paths": [f"{CHANNEL}/"], "expire_in": "1 week"},
         }
-    doc["channel"] = {"stage": "publish", "needs": [{"job": u.key, "artifacts": True} for u in units],
-                      "script": [INDEX], "artifacts": {"name": f"{name}-channel", "paths": [f"{CHANNEL}/"]}}
+    doc["channel"] = {
+        "stage": "publish",
+        "needs": [{"job": u.key, "artifacts": True} for u in units],
+        "script": [INDEX],
+        "artifacts": {"name": f"{name}-channel", "paths": [f"{CHANNEL}/"]},
+    }
     return doc
 
 
@@ -91,7 +116,8 @@ def render(units: list[Unit], invocation: Invocation, provider: str, name: str, 
     yaml.default_flow_style = False
     yaml.width = 4096
     out = io.StringIO()
-    out.write(f"# Written by `pmpm ci --{provider}`: one job per package × variant. Re-run pmpm ci after "
-              "editing the stack.\n")
+    out.write(
+        f"# Written by `pmpm ci --{provider}`: one job per package × variant. Re-run pmpm ci after editing the stack.\n"
+    )
     yaml.dump(doc, out)
     return out.getvalue()

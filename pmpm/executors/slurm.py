@@ -19,12 +19,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .units import Invocation, Unit
 from ..errors import ExecutorError
+from .units import Invocation, Unit
 
 # Final states (squeue/sacct spelling); only COMPLETED counts as built.
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
-         "BOOT_FAIL", "DEADLINE", "REVOKED"}
+FINAL = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "REVOKED",
+}
 
 
 @dataclass
@@ -35,16 +45,16 @@ class Submitted:
     key: str
     name: str
     pins: dict[str, str]
-    after: list[str]      # job ids of the units it needs (afterok)
-    log: str              # the job's stdout/stderr: pmpm's progress and, on failure, the build log's tail
+    after: list[str]  # job ids of the units it needs (afterok)
+    log: str  # the job's stdout/stderr: pmpm's progress and, on failure, the build log's tail
     script: str
 
 
 @dataclass
 class JobState:
     id: str
-    state: str            # PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, …
-    reason: str = ""      # e.g. Dependency, DependencyNeverSatisfied
+    state: str  # PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, …
+    reason: str = ""  # e.g. Dependency, DependencyNeverSatisfied
 
     @property
     def final(self) -> bool:
@@ -57,8 +67,14 @@ def available() -> str | None:
     return f"{' and '.join(missing)} not on PATH (run on a Slurm login node)" if missing else None
 
 
-def submit(units: list[Unit], invocation: Invocation, state: Path, *, sbatch_args: list[str] = (),
-           targets: dict[str, list[str]] | None = None) -> list[Submitted]:
+def submit(
+    units: list[Unit],
+    invocation: Invocation,
+    state: Path,
+    *,
+    sbatch_args: list[str] = (),
+    targets: dict[str, list[str]] | None = None,
+) -> list[Submitted]:
     """sbatch every unit, dependencies first; `targets` maps a march (or `default`) to sbatch options."""
     if (why := available()) is not None:
         raise ExecutorError(f"--executor slurm: {why}")
@@ -74,8 +90,9 @@ def submit(units: list[Unit], invocation: Invocation, state: Path, *, sbatch_arg
         args += _target_args(unit, targets or {}) + list(sbatch_args)
         job_id = _sbatch(args, script)
         ids[unit.key] = job_id
-        submitted.append(Submitted(job_id, unit.key, unit.name, unit.pins, after,
-                                   str(log).replace("%j", job_id), str(script)))
+        submitted.append(
+            Submitted(job_id, unit.key, unit.name, unit.pins, after, str(log).replace("%j", job_id), str(script))
+        )
     return submitted
 
 
@@ -83,8 +100,9 @@ def _script(unit: Unit, invocation: Invocation, state: Path) -> Path:
     """A batch script: shell-readable, so the user can see and re-run exactly what a job does."""
     argv = invocation.argv(unit, render_dir=state / "recipes" / unit.key)
     script = state / f"{unit.key}.sh"
-    script.write_text(f"#!/bin/sh\n# pmpm: {unit.label}\ncd {shlex.quote(str(Path.cwd()))} || exit 1\n"
-                      f"exec {shlex.join(argv)}\n")
+    script.write_text(
+        f"#!/bin/sh\n# pmpm: {unit.label}\ncd {shlex.quote(str(Path.cwd()))} || exit 1\nexec {shlex.join(argv)}\n"
+    )
     return script
 
 
@@ -142,8 +160,9 @@ def save(state: Path, submitted: list[Submitted]) -> Path:
 def load(state: Path) -> list[Submitted]:
     path = state / "jobs.json"
     if not path.is_file():
-        raise ExecutorError(f"nothing submitted from here yet ({path} is missing)",
-                            fix="pmpm build STACK --executor slurm")
+        raise ExecutorError(
+            f"nothing submitted from here yet ({path} is missing)", fix="pmpm build STACK --executor slurm"
+        )
     return [Submitted(**item) for item in json.loads(path.read_text())]
 
 

@@ -31,9 +31,9 @@ class Unit:
     """One package × one variant, built by one outside job."""
 
     name: str
-    pins: dict[str, str]                 # --variant KEY=VALUE that narrow the matrix to this variant
-    march: str | None = None             # as the user wrote it (e.g. native); None for noarch/gate units
-    resolved_march: str | None = None    # as this host resolved it (e.g. x86-64-v4)
+    pins: dict[str, str]  # --variant KEY=VALUE that narrow the matrix to this variant
+    march: str | None = None  # as the user wrote it (e.g. native); None for noarch/gate units
+    resolved_march: str | None = None  # as this host resolved it (e.g. x86-64-v4)
     jobs: list[Job] = field(default_factory=list)
     needs: list["Unit"] = field(default_factory=list)
 
@@ -80,8 +80,9 @@ def units(jobs: list[Job], variants: VariantSet) -> list[Unit]:
     for unit in ordered:
         names = {d for job in unit.jobs for d in job.deps}
         # A dependency unit agrees with this one on every key both pin (the gate pins none).
-        unit.needs = [u for u in ordered if u.name in names
-                      and all(unit.pins.get(k, v) == v for k, v in u.pins.items())]
+        unit.needs = [
+            u for u in ordered if u.name in names and all(unit.pins.get(k, v) == v for k, v in u.pins.items())
+        ]
     return ordered
 
 
@@ -89,8 +90,12 @@ def stale(units: list[Unit], up_to_date: Callable[[Job], bool], force: bool = Fa
     """Units to run: out of date, resolved only where they run (native), or needing a unit that runs."""
     run: list[Unit] = []
     for unit in units:  # dependencies first
-        if (force or unit.native or any(u.key in {r.key for r in run} for u in unit.needs)
-                or not all(up_to_date(job) for job in unit.jobs)):
+        if (
+            force
+            or unit.native
+            or any(u.key in {r.key for r in run} for u in unit.needs)
+            or not all(up_to_date(job) for job in unit.jobs)
+        ):
             run.append(unit)
     return run
 

@@ -74,8 +74,11 @@ class Mirror:
             with urllib.request.urlopen(url, timeout=60) as response:
                 return json.loads(response.read())
         except (OSError, ValueError) as exc:
-            reason = "it has no sources.json, run `pmpm fetch STACK --to DIR` first" \
-                if "404" in str(exc) or isinstance(exc, FileNotFoundError) or "No such file" in str(exc) else str(exc)
+            reason = (
+                "it has no sources.json, run `pmpm fetch STACK --to DIR` first"
+                if "404" in str(exc) or isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
+                else str(exc)
+            )
             raise SourceError(f"source mirror {self.location}: cannot read {INDEX}: {reason}") from None
 
     def recipe_source(self, source, index: dict[str, dict] | None = None) -> list[tuple[str, str]]:
@@ -83,12 +86,16 @@ class Mirror:
         key = source_key(source)
         record = (index if index is not None else self.index()).get(key)
         if record is None:
-            raise SourceError(f"{describe(key)} is not in the source mirror {self.location} "
-                              "(run `pmpm fetch STACK --to MIRROR` where the network is reachable, "
-                              "or `pmpm fetch --add URL@REV FILE --to MIRROR`)")
+            raise SourceError(
+                f"{describe(key)} is not in the source mirror {self.location} "
+                "(run `pmpm fetch STACK --to MIRROR` where the network is reachable, "
+                "or `pmpm fetch --add URL@REV FILE --to MIRROR`)"
+            )
         if source.sha256 and source.sha256.lower() != record["sha256"]:
-            raise SourceError(f"{describe(key)}: the stack gives sha256 {source.sha256.lower()} but the source mirror "
-                              f"{self.location} holds {record['sha256']} (fetch it again or correct the stack)")
+            raise SourceError(
+                f"{describe(key)}: the stack gives sha256 {source.sha256.lower()} but the source mirror "
+                f"{self.location} holds {record['sha256']} (fetch it again or correct the stack)"
+            )
         return [("url", f"{self.base_url}/{urllib.parse.quote(record['path'])}"), ("sha256", record["sha256"])]
 
 
@@ -140,8 +147,10 @@ class MirrorDir:
             elif source.url:
                 file = _download(source.url, Path(tmp))
                 if _sha256(file) != source.sha256.lower():
-                    raise SourceError(f"url source {source.url}: sha256 is {_sha256(file)}, the stack says "
-                                      f"{source.sha256.lower()} (check the URL or correct sha256)")
+                    raise SourceError(
+                        f"url source {source.url}: sha256 is {_sha256(file)}, the stack says "
+                        f"{source.sha256.lower()} (check the URL or correct sha256)"
+                    )
                 self.add_file(key, file, url=source.url)
             else:
                 from .sources import resolve_sdist
@@ -165,8 +174,10 @@ class MirrorDir:
             return key
         url, at, rev = url_at_rev.rpartition("@")
         if not at or not url or not rev:
-            raise SourceError(f"--add {url_at_rev}: write the repository and rev as URL@REV "
-                              "(e.g. https://github.com/hpc4cmb/libmadam@v1.0.2)")
+            raise SourceError(
+                f"--add {url_at_rev}: write the repository and rev as URL@REV "
+                "(e.g. https://github.com/hpc4cmb/libmadam@v1.0.2)"
+            )
         if not file.is_file():
             raise SourceError(f"--add {url_at_rev} {file}: no such file")
         key = f"git {url}@{rev}"
@@ -196,8 +207,10 @@ def _git_archive(url: str, rev: str, name: str, tmp: Path) -> tuple[Path, str]:
     commit = _git(["-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"], f"git source {url}@{rev}").strip()
     slug = "".join(c if c.isalnum() or c in "._-" else "_" for c in rev)
     out = tmp / f"{name}-{slug}.tar.gz"
-    _git(["-C", str(repo), "archive", "--format=tar.gz", f"--prefix={name}-{slug}/", "-o", str(out), commit],
-         f"git source {url}@{rev}")
+    _git(
+        ["-C", str(repo), "archive", "--format=tar.gz", f"--prefix={name}-{slug}/", "-o", str(out), commit],
+        f"git source {url}@{rev}",
+    )
     return out, commit
 
 

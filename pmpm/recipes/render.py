@@ -17,24 +17,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__, resources
-from ..variants import microarch
 from ..order import spec_name
+from ..variants import microarch
 from ..variants.resolve import DERIVED_KEYS, FLAG_KEYS, VariantSet
 
 if TYPE_CHECKING:  # `pmpm build` of rendered recipes needs neither the stack model nor jinja2
     import jinja2
 
-    from .mirror import Mirror
     from ..stack.model import Package, Stack
+    from .mirror import Mirror
 
 TEMPLATES = resources.templates_dir()
 FORMATS = {"recipe.yaml": "recipe.yaml.j2", "meta.yaml": "meta.yaml.j2"}
 MANIFEST = "pmpm.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_./+=<>*!,~-][A-Za-z0-9_ ./+=<>*!,~()-]*$")
-_PEP517_BACKENDS = {"setuptools", "meson-python", "scikit-build-core", "flit-core", "hatchling", "poetry-core",
-                    "pdm-backend", "maturin"}
-_KIND_BUILD_TOOLS = {"cmake": ["cmake", "ninja"], "meson": ["meson", "ninja"], "autotools": ["make"],
-                     "make": ["make"], "python": [], "script": ["make"]}
+_PEP517_BACKENDS = {
+    "setuptools",
+    "meson-python",
+    "scikit-build-core",
+    "flit-core",
+    "hatchling",
+    "poetry-core",
+    "pdm-backend",
+    "maturin",
+}
+_KIND_BUILD_TOOLS = {
+    "cmake": ["cmake", "ninja"],
+    "meson": ["meson", "ninja"],
+    "autotools": ["make"],
+    "make": ["make"],
+    "python": [],
+    "script": ["make"],
+}
 
 
 @dataclass
@@ -49,7 +63,7 @@ class RecipeSet:
     variants: VariantSet
     channels: list[str] = field(default_factory=list)
     config: Path | None = None  # the conda_build_config.yaml the recipes were rendered with
-    stack: Path | None = None   # the stack file they came from, if any
+    stack: Path | None = None  # the stack file they came from, if any
 
     @classmethod
     def load(cls, directory: Path) -> "RecipeSet":
@@ -57,8 +71,13 @@ class RecipeSet:
         manifest = json.loads((directory / MANIFEST).read_text())
         config = directory / "conda_build_config.yaml"
         names = [*manifest.get("gates", []), *manifest["packages"]]
-        return cls([directory / name / "recipe.yaml" for name in names], VariantSet.from_file(config),
-                   manifest.get("channels", []), config, Path(manifest["stack"]) if manifest.get("stack") else None)
+        return cls(
+            [directory / name / "recipe.yaml" for name in names],
+            VariantSet.from_file(config),
+            manifest.get("channels", []),
+            config,
+            Path(manifest["stack"]) if manifest.get("stack") else None,
+        )
 
     @staticmethod
     def is_rendered(directory: Path) -> bool:
@@ -79,8 +98,13 @@ class Rendered:
     extra_files: list[Path] = field(default_factory=list)
 
     def recipe_set(self) -> RecipeSet:
-        return RecipeSet([*self.gates, *(self.recipes[name] for name in self.order)], self.variants,
-                         self.stack.channels, self.config, self.stack.path)
+        return RecipeSet(
+            [*self.gates, *(self.recipes[name] for name in self.order)],
+            self.variants,
+            self.stack.channels,
+            self.config,
+            self.stack.path,
+        )
 
 
 def _quote(value: Any) -> str:
@@ -96,10 +120,15 @@ def _environment(templates: Path) -> jinja2.Environment:
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
-        variable_start_string="[[", variable_end_string="]]",
-        block_start_string="[%", block_end_string="%]",
-        comment_start_string="[#", comment_end_string="#]",
-        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False,
+        variable_start_string="[[",
+        variable_end_string="]]",
+        block_start_string="[%",
+        block_end_string="%]",
+        comment_start_string="[#",
+        comment_end_string="#]",
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
     )
     env.filters["q"] = _quote
     env.filters["jstr"] = json.dumps  # a string literal inside a Jinja expression (meta.yaml's {% set %})
@@ -109,7 +138,9 @@ def _environment(templates: Path) -> jinja2.Environment:
 class Renderer:
     """Renders packages of one stack with compiled templates (reused across packages)."""
 
-    def __init__(self, stack: Stack, templates: Path = TEMPLATES, offline: bool = False, mirror: "Mirror | None" = None):
+    def __init__(
+        self, stack: Stack, templates: Path = TEMPLATES, offline: bool = False, mirror: "Mirror | None" = None
+    ):
         self.offline = offline
         self.mirror = mirror
         self.mirror_index = mirror.index() if mirror else None  # read once per render
@@ -126,14 +157,22 @@ class Renderer:
             script = self.env.get_template("kinds/_flags.sh.j2").render(context) + script
         script = self.env.get_template("kinds/_source.sh.j2").render(context) + script
         return self.env.get_template(FORMATS[fmt]).render(
-            pmpm_version=__version__, stack=self.stack.path.name, pkg=package, compiled=compiled,
+            pmpm_version=__version__,
+            stack=self.stack.path.name,
+            pkg=package,
+            compiled=compiled,
             source=_source(package, self.stack.path.parent, recipe_dir, self.offline, self.mirror, self.mirror_index),
             patches=_patches(package, self.stack.path.parent, recipe_dir),
-            script="set -euo pipefail\n" + script + "\n", reqs=self._requirements(package, var),
+            script="set -euo pipefail\n" + script + "\n",
+            reqs=self._requirements(package, var),
             run_exports=compiled and package.run_exports,
             use_keys="[" + ", ".join([*FLAG_KEYS, *DERIVED_KEYS]) + "]",
-            about=_about(package), compiler_id=self.compiler_id, gate_package=microarch.GATE_PACKAGE,
-            march_tag=microarch.TAG_EXPRESSION, level=microarch.LEVEL_EXPRESSION, gate_condition=microarch.GATE_CONDITION,
+            about=_about(package),
+            compiler_id=self.compiler_id,
+            gate_package=microarch.GATE_PACKAGE,
+            march_tag=microarch.TAG_EXPRESSION,
+            level=microarch.LEVEL_EXPRESSION,
+            gate_condition=microarch.GATE_CONDITION,
             script_env=sorted(package.env.items()),
         )
 
@@ -154,8 +193,9 @@ class Renderer:
         for dep in package.depends:
             # The host env gets the dependency's build for this same march, not the solver's favourite;
             # the build number ends the glob, or the baseline's `*_x86_64_*` would match `_x86_64_v3_0` too.
-            same_march = (f"{dep} * *_{march_tag}_{local[dep].build_number}"
-                          if compiled and local[dep].noarch is None else dep)
+            same_march = (
+                f"{dep} * *_{march_tag}_{local[dep].build_number}" if compiled and local[dep].noarch is None else dep
+            )
             host = _ensure(host, [same_march])
             if not local[dep].run_exports or local[dep].noarch:
                 run = _ensure(run, [dep])
@@ -167,8 +207,14 @@ def _ensure(specs: list[str], names: list[str]) -> list[str]:
     return specs + [n for n in names if n not in present]
 
 
-def _source(package: Package, stack_dir: Path, recipe_dir: Path, offline: bool = False,
-            mirror: "Mirror | None" = None, mirror_index: dict | None = None) -> list[tuple[str, str]]:
+def _source(
+    package: Package,
+    stack_dir: Path,
+    recipe_dir: Path,
+    offline: bool = False,
+    mirror: "Mirror | None" = None,
+    mirror_index: dict | None = None,
+) -> list[tuple[str, str]]:
     src = package.source
     if src.path:
         return [("path", _beside_stack(src.path, stack_dir, recipe_dir))]
@@ -195,8 +241,11 @@ def _beside_stack(path: str, stack_dir: Path, recipe_dir: Path) -> str:
 
 def _about(package: Package) -> list[tuple[str, str]]:
     about = package.about
-    items = [("summary", about.summary or f"{package.name} built by pmpm"),
-             ("license", about.license), ("homepage", about.homepage)]
+    items = [
+        ("summary", about.summary or f"{package.name} built by pmpm"),
+        ("license", about.license),
+        ("homepage", about.homepage),
+    ]
     return [(k, v) for k, v in items if v]
 
 
@@ -206,9 +255,15 @@ def _compiler_id(mode: str) -> str:
     return f"system gcc {microarch.compiler_version('gcc')}"
 
 
-def render_stack(stack: Stack, output_dir: str | Path, variants: VariantSet,
-                 formats: tuple[str, ...] = ("recipe.yaml",), templates: Path = TEMPLATES,
-                 offline: bool = False, mirror: "Mirror | None" = None) -> Rendered:
+def render_stack(
+    stack: Stack,
+    output_dir: str | Path,
+    variants: VariantSet,
+    formats: tuple[str, ...] = ("recipe.yaml",),
+    templates: Path = TEMPLATES,
+    offline: bool = False,
+    mirror: "Mirror | None" = None,
+) -> Rendered:
     """Write one recipe directory per local package plus the merged conda_build_config.yaml.
 
     With a source `mirror` (pmpm.mirror), remote sources become the mirror's files.
@@ -226,12 +281,26 @@ def render_stack(stack: Stack, output_dir: str | Path, variants: VariantSet,
     config = output_dir / "conda_build_config.yaml"
     _write_if_changed(config, variants.to_yaml(_cbc_header(stack, variants)))
     manifest = output_dir / MANIFEST
-    _write_if_changed(manifest, json.dumps({
-        "stack": str(stack.path.resolve()), "channels": stack.channels, "compiler": stack.compiler,
-        "packages": order, "gates": [g.parent.name for g in gates], "pmpm_version": __version__,
-        "march": {m.march: {"archspec": m.name, "requested": m.requested, "level": m.level}
-                  for m in variants.microarchs.values()},
-    }, indent=2, sort_keys=True) + "\n")
+    _write_if_changed(
+        manifest,
+        json.dumps(
+            {
+                "stack": str(stack.path.resolve()),
+                "channels": stack.channels,
+                "compiler": stack.compiler,
+                "packages": order,
+                "gates": [g.parent.name for g in gates],
+                "pmpm_version": __version__,
+                "march": {
+                    m.march: {"archspec": m.name, "requested": m.requested, "level": m.level}
+                    for m in variants.microarchs.values()
+                },
+            },
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n",
+    )
     return Rendered(output_dir, recipes, config, variants, order, stack, gates, [manifest])
 
 
@@ -239,15 +308,19 @@ def _needs_gate(stack: Stack, variants: VariantSet) -> bool:
     return any(p.noarch is None for p in stack.packages)
 
 
-def render_gate_recipe(output_dir: Path, variants: VariantSet, formats: tuple[str, ...] = ("recipe.yaml",),
-                       templates: Path = TEMPLATES) -> list[Path]:
+def render_gate_recipe(
+    output_dir: Path, variants: VariantSet, formats: tuple[str, ...] = ("recipe.yaml",), templates: Path = TEMPLATES
+) -> list[Path]:
     """The CPU gate's recipe beside the others, so conda-build and rattler-build build the whole stack.
 
     Its builds (one per archspec name) are variants of `microarch_gate_name` in conda_build_config.yaml.
     """
     env = _environment(templates)
-    context = {"name": microarch.GATE_PACKAGE, "name_key": microarch.GATE_NAME_KEY,
-               "level_key": microarch.GATE_LEVEL_KEY}
+    context = {
+        "name": microarch.GATE_PACKAGE,
+        "name_key": microarch.GATE_NAME_KEY,
+        "level_key": microarch.GATE_LEVEL_KEY,
+    }
     recipe_dir = output_dir / microarch.GATE_PACKAGE
     for fmt in formats:
         template = "microarch-level.yaml.j2" if fmt == "recipe.yaml" else "microarch-level.meta.yaml.j2"
@@ -259,7 +332,9 @@ def _cbc_header(stack: Stack, variants: VariantSet) -> str:
     lines = [f"Merged by pmpm {__version__} for {stack.path.name}. Edit the sources, not this file."]
     for m in variants.microarchs.values():
         if m.requested == "native":
-            lines.append(f"march 'native' resolved on the rendering host to {m.name} ({m.march}, x86-64 level {m.level}).")
+            lines.append(
+                f"march 'native' resolved on the rendering host to {m.name} ({m.march}, x86-64 level {m.level})."
+            )
     return "\n".join(lines)
 
 

@@ -45,14 +45,18 @@ def resolve_sdist(requirement: str, sha256: str | None = None, *, offline: bool 
     expected = sha256.lower() if sha256 else None
     sdist = (_by_digest(store, expected) if expected else None) or _by_requirement(store, requirement)
     if sdist is None and offline:
-        raise StackError(f"--offline: the sdist of {requirement} is not in pmpm's cache ({store})",
-                         fix="render or build once online, or drop --offline")
+        raise StackError(
+            f"--offline: the sdist of {requirement} is not in pmpm's cache ({store})",
+            fix="render or build once online, or drop --offline",
+        )
     if sdist is None:
         sdist = _download(store, requirement)
     if expected and sdist.sha256 != expected:
-        raise StackError(f"pypi source {requirement}: the stack gives sha256 {expected} but the sdist pip fetched "
-                         f"({sdist.filename}) has {sdist.sha256}",
-                         fix="correct sha256 in the stack, or check which index pip uses: pip config list")
+        raise StackError(
+            f"pypi source {requirement}: the stack gives sha256 {expected} but the sdist pip fetched "
+            f"({sdist.filename}) has {sdist.sha256}",
+            fix="correct sha256 in the stack, or check which index pip uses: pip config list",
+        )
     return sdist
 
 
@@ -82,13 +86,29 @@ def _download(store: Path, requirement: str) -> Sdist:
     with tempfile.TemporaryDirectory(dir=store / "tmp") as tmp:
         # --no-binary NAME, not :all:, which would build the sdist's build backend from source too.
         name = requirement.split("==")[0]
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", name, "--no-deps",
-                               "--disable-pip-version-check", "-q", "-d", tmp, requirement],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-binary",
+                name,
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                tmp,
+                requirement,
+            ],
+            capture_output=True,
+            text=True,
+        )
         files = list(Path(tmp).iterdir())
         if proc.returncode or len(files) != 1:
-            raise StackError(f"cannot fetch the sdist of {requirement} through pip: {_pip_reason(proc.stderr)}",
-                             fix=_FIX_INDEX)
+            raise StackError(
+                f"cannot fetch the sdist of {requirement} through pip: {_pip_reason(proc.stderr)}", fix=_FIX_INDEX
+            )
         with open(files[0], "rb") as f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()
         target = store / "sha256" / digest / files[0].name
@@ -102,7 +122,9 @@ def _pip_reason(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if any("No module named pip" in line for line in lines):
         return "pip is not installed in pmpm's Python"
-    return next((line for line in lines if line.lower().startswith("error")), lines[-1] if lines else "no sdist downloaded")
+    return next(
+        (line for line in lines if line.lower().startswith("error")), lines[-1] if lines else "no sdist downloaded"
+    )
 
 
 def _write_atomically(path: Path, text: str) -> None:

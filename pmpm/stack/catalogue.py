@@ -14,7 +14,7 @@ from typing import Protocol
 
 from .. import resources
 from ..order import NAME_RE
-from .yamlio import read_yaml
+from ..yamlio import read_yaml
 
 
 class _Where(Protocol):
@@ -69,12 +69,16 @@ def _apply_ref(data: dict, ref: str, where: "_Where") -> None:
         data["version"] = _version_of(ref, str(data.get("version", "0")))
     elif "pypi" in source:
         if not re.fullmatch(r"[A-Za-z0-9_.+!]+", ref) or not ref[0].isdigit():
-            raise where.error(f"{data['name']!r} comes from PyPI: ={ref} must be a version",
-                              fix=f"write {data['name']}=VERSION, e.g. {data['name']}={data.get('version')}")
+            raise where.error(
+                f"{data['name']!r} comes from PyPI: ={ref} must be a version",
+                fix=f"write {data['name']}=VERSION, e.g. {data['name']}={data.get('version')}",
+            )
         data["version"] = ref
         source["pypi"] = f"{source['pypi'].split('==')[0]}=={ref}"
         source.pop("sha256", None)
     else:
-        raise where.error(f"{data['name']!r} has a {next(iter(source), 'path')} source: =REF only selects a git rev or a PyPI version",
-                          fix="define the package under _pmpm.packages to change its source")
+        raise where.error(
+            f"{data['name']!r} has a {next(iter(source), 'path')} source: =REF only selects a git rev or a PyPI version",
+            fix="define the package under _pmpm.packages to change its source",
+        )
     data["source"] = source

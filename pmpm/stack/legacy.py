@@ -15,18 +15,20 @@ from typing import Any, Callable
 # key -> (what it was, pmpm's equivalent); a falsy value asks for pmpm's default and is accepted.
 REJECTED = {
     "skip_test": "pmpm runs each recipe's tests at build time; skip them with `pmpm build --no-test` "
-                 "or `pmpm conda_install --skip-test`",
+    "or `pmpm conda_install --skip-test`",
     "fast_update": "pmpm rebuilds only what changed; reuse build trees with `pmpm build --dirty` "
-                   "or `pmpm conda_install --fast-update`",
+    "or `pmpm conda_install --fast-update`",
     "conda": "pmpm solves and installs with py-rattler, no conda or mamba executable is used; remove it "
-             "(`mamba create -c ./local-channel ...` still works on the built channel)",
+    "(`mamba create -c ./local-channel ...` still works on the built channel)",
     "update": "`pmpm build` rebuilds changed packages and `pmpm create` makes the environment afresh; remove it",
     "skip_conda": "pmpm always installs into one conda prefix; to build without creating it run `pmpm build`; remove it",
     "sub_platform": "pmpm builds linux-64 packages; choose the CPU with arch/march instead; remove it",
 }
 PREFIX_NAME = re.compile(r"^\w+_prefix_name$")
-PREFIX_FIX = ("pmpm keeps downloads in ~/.cache/pmpm, build trees in .pmpm/ and packages in ./local-channel; "
-              "the environment is `-p PREFIX`; remove it")
+PREFIX_FIX = (
+    "pmpm keeps downloads in ~/.cache/pmpm, build trees in .pmpm/ and packages in ./local-channel; "
+    "the environment is `-p PREFIX`; remove it"
+)
 RENAMED = {"arch": "march", "tune": "mtune"}
 
 Error = Callable[[str, str, str], Exception]  # (key under _pmpm, what, fix) -> the error to raise

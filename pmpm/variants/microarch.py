@@ -15,8 +15,12 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import VariantError
+
+if TYPE_CHECKING:  # imported on first use (see `host_level`): most builds never need it
+    import archspec.cpu
 
 FAMILY = "x86_64"
 LEVELS = {"x86_64": 1, "x86_64_v2": 2, "x86_64_v3": 3, "x86_64_v4": 4}
@@ -26,11 +30,11 @@ LEVELS = {"x86_64": 1, "x86_64_v2": 2, "x86_64_v3": 3, "x86_64_v4": 4}
 class Microarch:
     """One optimization target as pmpm uses it."""
 
-    name: str           # archspec name, e.g. "zen3"
-    march: str          # compiler spelling, e.g. "znver3"
-    mtune: str          # archspec's default tuning for that compiler
-    level: int          # generic x86-64 level 1..4
-    requested: str      # what the user wrote (e.g. "native")
+    name: str  # archspec name, e.g. "zen3"
+    march: str  # compiler spelling, e.g. "znver3"
+    mtune: str  # archspec's default tuning for that compiler
+    level: int  # generic x86-64 level 1..4
+    requested: str  # what the user wrote (e.g. "native")
 
     @property
     def tag(self) -> str:
@@ -44,6 +48,7 @@ class Microarch:
 
 def _in_range(entry: dict, version: str) -> bool:
     """Whether `version` satisfies an archspec compiler entry, compared exactly as archspec does."""
+
     def parts(text: str) -> tuple[int, ...]:
         digits = re.match(r"[\d.]*", text).group(0).strip(".")
         return tuple(int(p) for p in digits.split(".") if p)
@@ -98,8 +103,12 @@ def _gcc_marches(compiler: str, version: str) -> tuple[str, ...]:
     exe = shutil.which(compiler)
     if compiler != "gcc" or exe is None or _major(compiler_version(compiler)) > _major(version):
         return ()
-    out = subprocess.run([exe, "-march=pmpm-list", "-x", "c", "-c", os.devnull, "-o", os.devnull],
-                         capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+    out = subprocess.run(
+        [exe, "-march=pmpm-list", "-x", "c", "-c", os.devnull, "-o", os.devnull],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
     match = re.search(r"valid arguments to .-march=. switch are: ([^;\n]*)", out.stderr)
     return tuple(n for n in match.group(1).split() if n != "native") if match else ()
 
@@ -112,8 +121,12 @@ def _major(version: str) -> int:
 @functools.cache
 def _gcc_level(compiler: str, march: str) -> int:
     """x86-64 level of a CPU only gcc knows (`icelake-server`), from the ISA flags gcc enables for it."""
-    out = subprocess.run([shutil.which(compiler), f"-march={march}", "-Q", "--help=target"],
-                         capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+    out = subprocess.run(
+        [shutil.which(compiler), f"-march={march}", "-Q", "--help=target"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
     enabled = set(re.findall(r"^\s+(-m[\w.-]+)\s+\[enabled\]", out.stdout, re.M))
     return max([1] + [level for level, needs in _level_flags().items() if needs <= enabled])
 
@@ -154,17 +167,24 @@ def resolve(requested: str, compiler: str = "gcc", version: str | None = None) -
     try:
         flags = target.optimization_flags(compiler, version)
     except _archspec().UnsupportedMicroarchitecture as exc:
-        raise VariantError(f"{compiler} {version} cannot target {text!r}: {exc}", key="march",
-                           fix="choose an older march or a newer compiler") from None
+        raise VariantError(
+            f"{compiler} {version} cannot target {text!r}: {exc}",
+            key="march",
+            fix="choose an older march or a newer compiler",
+        ) from None
     extra = [f for f in flags.split() if not f.startswith(("-march=", "-mtune="))]
     if extra:
         # archspec emulates the target with feature flags on old compilers; -march alone would silently
         # build the baseline, so refuse rather than mislabel a package.
-        raise VariantError(f"{compiler} {version} cannot target {text!r} with -march alone (it needs {' '.join(extra[:3])} ...)",
-                           key="march", fix=f"use {compiler} >= {_first_native_version(target, compiler)} or a named CPU such as skylake-avx512")
+        raise VariantError(
+            f"{compiler} {version} cannot target {text!r} with -march alone (it needs {' '.join(extra[:3])} ...)",
+            key="march",
+            fix=f"use {compiler} >= {_first_native_version(target, compiler)} or a named CPU such as skylake-avx512",
+        )
     march = _flag(flags, "march") or name.replace("_", "-")
-    return Microarch(name=name, march=march, mtune=_flag(flags, "mtune") or "generic",
-                     level=_level(target), requested=text)
+    return Microarch(
+        name=name, march=march, mtune=_flag(flags, "mtune") or "generic", level=_level(target), requested=text
+    )
 
 
 def _gcc_only(march: str, compiler: str) -> Microarch:
@@ -196,7 +216,9 @@ def _both_spellings(name: str, compiler: str, version: str) -> str:
     if archspec_name is None:
         return name  # a CPU only gcc knows
     entries = targets[archspec_name].compilers.get(compiler, [])
-    usable = [e for e in entries if _in_range(e, version) and _native(e)] or [e for e in entries if _native(e)] or entries
+    usable = (
+        [e for e in entries if _in_range(e, version) and _native(e)] or [e for e in entries if _native(e)] or entries
+    )
     spelling = usable[0].get("name", archspec_name).format(name=archspec_name) if usable else archspec_name
     return spelling if spelling.replace("-", "_") == archspec_name else f"{spelling} ({archspec_name})"
 
@@ -260,7 +282,7 @@ def compiler_version(compiler: str = "gcc") -> str:
 # publishes every name, level 1 included, for conda-forge packages that need `>=1`.
 
 GATE_PACKAGE = "_x86_64-microarch-level"
-GATE_NAME_KEY = "microarch_gate_name"    # variant keys only the gate recipe uses
+GATE_NAME_KEY = "microarch_gate_name"  # variant keys only the gate recipe uses
 GATE_LEVEL_KEY = "microarch_gate_level"
 
 
@@ -270,8 +292,9 @@ def names_at_or_above(level: int) -> list[str]:
     conda and rattler report a specific name (`icelake`), mamba 2 a generic one (`x86_64_v4`),
     CONDA_OVERRIDE_ARCHSPEC either: a gate must accept both.
     """
-    return sorted(name for name, target in _archspec().TARGETS.items()
-                  if target.family.name == FAMILY and _level(target) >= level)
+    return sorted(
+        name for name, target in _archspec().TARGETS.items() if target.family.name == FAMILY and _level(target) >= level
+    )
 
 
 def gate_builds() -> list[tuple[str, int]]:
@@ -281,9 +304,9 @@ def gate_builds() -> list[tuple[str, int]]:
 
 
 # The same rules as recipe expressions, for the templates (`${{ }}` in recipe.yaml, `{{ }}` in meta.yaml).
-TAG_EXPRESSION = "march | replace('-', '_')"   # Microarch.tag: build strings allow no '-'
+TAG_EXPRESSION = "march | replace('-', '_')"  # Microarch.tag: build strings allow no '-'
 LEVEL_EXPRESSION = "microarch_level | int"
-GATE_CONDITION = "microarch_level | int > 1"   # gate_spec() is None for the baseline
+GATE_CONDITION = "microarch_level | int > 1"  # gate_spec() is None for the baseline
 
 
 def gate_spec(level: int) -> str | None:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import cbc, microarch
 from .. import resources
-from .cbc import load_cbc
 from ..errors import VariantError
-from .microarch import Microarch
 from ..order import spec_name
+from . import cbc, microarch
+from .cbc import load_cbc
+from .microarch import Microarch
 
 # Keys that change the compiled binary: every compiled recipe uses them.
 FLAG_KEYS = ("march", "mtune", "opt", "cflags", "cxxflags", "fflags", "ldflags")
@@ -30,17 +30,66 @@ DERIVED_KEYS = ("microarch_level",)
 # Keys conda-build, rattler-build and conda-forge's pinning give a meaning of their own (besides
 # package names, which pin host requirements and count as known when a package requires them).
 STANDARD_KEYS = (
-    "c_compiler", "c_compiler_version", "cxx_compiler", "cxx_compiler_version", "fortran_compiler",
-    "fortran_compiler_version", "cuda_compiler", "cuda_compiler_version", "cuda_compiler_version_min",
-    "rust_compiler", "rust_compiler_version", "go_compiler", "go_compiler_version", "cgo_compiler",
-    "m2w64_c_compiler", "m2w64_cxx_compiler", "m2w64_fortran_compiler", "c_stdlib", "c_stdlib_version",
-    "cxx_stdlib", "cxx_stdlib_version", "target_platform", "build_platform", "host_platform",
-    "cross_target_platform", "cross_compiler_target_platform", "zip_keys", "pin_run_as_build", "extend_keys",
-    "ignore_version", "ignore_build_only_deps", "channel_sources", "channel_targets", "docker_image",
-    "cdt_name", "cdt_arch", "BUILD", "CMAKE_GENERATOR", "VERBOSE_AT", "VERBOSE_CM", "CONDA_BUILD_SYSROOT",
-    "MACOSX_DEPLOYMENT_TARGET", "MACOSX_SDK_VERSION", "macos_machine", "python", "python_impl",
-    "python_min", "is_python_min", "numpy", "perl", "r_base", "ruby", "lua", "blas_impl", "mpi",
-    "target_goos", "target_goarch", "target_goexe", "target_gobin", "github_actions_labels",
+    "c_compiler",
+    "c_compiler_version",
+    "cxx_compiler",
+    "cxx_compiler_version",
+    "fortran_compiler",
+    "fortran_compiler_version",
+    "cuda_compiler",
+    "cuda_compiler_version",
+    "cuda_compiler_version_min",
+    "rust_compiler",
+    "rust_compiler_version",
+    "go_compiler",
+    "go_compiler_version",
+    "cgo_compiler",
+    "m2w64_c_compiler",
+    "m2w64_cxx_compiler",
+    "m2w64_fortran_compiler",
+    "c_stdlib",
+    "c_stdlib_version",
+    "cxx_stdlib",
+    "cxx_stdlib_version",
+    "target_platform",
+    "build_platform",
+    "host_platform",
+    "cross_target_platform",
+    "cross_compiler_target_platform",
+    "zip_keys",
+    "pin_run_as_build",
+    "extend_keys",
+    "ignore_version",
+    "ignore_build_only_deps",
+    "channel_sources",
+    "channel_targets",
+    "docker_image",
+    "cdt_name",
+    "cdt_arch",
+    "BUILD",
+    "CMAKE_GENERATOR",
+    "VERBOSE_AT",
+    "VERBOSE_CM",
+    "CONDA_BUILD_SYSROOT",
+    "MACOSX_DEPLOYMENT_TARGET",
+    "MACOSX_SDK_VERSION",
+    "macos_machine",
+    "python",
+    "python_impl",
+    "python_min",
+    "is_python_min",
+    "numpy",
+    "perl",
+    "r_base",
+    "ruby",
+    "lua",
+    "blas_impl",
+    "mpi",
+    "target_goos",
+    "target_goarch",
+    "target_goexe",
+    "target_gobin",
+    "github_actions_labels",
 )
 DECLARE_HINT = "a key of your own goes in _pmpm.variant_keys"
 GATE_KEYS = (microarch.GATE_NAME_KEY, microarch.GATE_LEVEL_KEY)
@@ -88,7 +137,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, list[str]]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise VariantError(f"--variant {pair!r} is not KEY=VALUE", fix="e.g. --variant march=x86-64-v3 or march=x86-64,znver3")
+            raise VariantError(
+                f"--variant {pair!r} is not KEY=VALUE", fix="e.g. --variant march=x86-64-v3 or march=x86-64,znver3"
+            )
         out[key.strip()] = [v.strip() for v in value.split(",")]
     return out
 
@@ -101,8 +152,11 @@ def _check_key(key: str, origin: Origin, allowed: set[str]) -> None:
     if key in DERIVED_KEYS:
         raise VariantError(f"{key} is derived from march and cannot be set", fix="set march instead", **where)
     close = difflib.get_close_matches(key, sorted(allowed), n=3, cutoff=0.6)
-    fix = (f"did you mean {' or '.join(close)}? " if close
-           else f"pmpm's keys are {', '.join(FLAG_KEYS)}, besides conda-build's; ") + DECLARE_HINT
+    fix = (
+        f"did you mean {' or '.join(close)}? "
+        if close
+        else f"pmpm's keys are {', '.join(FLAG_KEYS)}, besides conda-build's; "
+    ) + DECLARE_HINT
     raise VariantError(f"unknown variant key {key!r}", fix=fix, **where)
 
 
@@ -201,8 +255,12 @@ def resolve_variants(
         merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k), k))
     if stack_variants:
         raw = {k: v if isinstance(v, list) else [v] for k, v in stack_variants.items() if k != "zip_keys"}
-        merge(raw, stack_variants.get("zip_keys") or [],
-              stack_origin or (lambda k: Origin(str(stack_path), None, f"_pmpm.variants.{k}")), from_file=False)
+        merge(
+            raw,
+            stack_variants.get("zip_keys") or [],
+            stack_origin or (lambda k: Origin(str(stack_path), None, f"_pmpm.variants.{k}")),
+            from_file=False,
+        )
     for path in config_files:
         path = Path(path)
         merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k), k))
@@ -211,7 +269,9 @@ def resolve_variants(
     return _finish(values, zips, origins, compiler_mode)
 
 
-def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, Origin], compiler_mode: str) -> VariantSet:
+def _finish(
+    values: dict[str, list], zips: list[list[str]], origins: dict[str, Origin], compiler_mode: str
+) -> VariantSet:
     values.setdefault("march", ["x86-64"])
     for derived in DERIVED_KEYS + GATE_KEYS:
         values.pop(derived, None)
@@ -225,8 +285,9 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
             resolved.append(microarch.resolve(str(raw), compiler, version))
         except VariantError as exc:
             origin = origins.get("march", Origin(""))
-            raise VariantError(exc.what, file=origin.file or None, line=origin.line, key=origin.key,
-                               fix=exc.fix) from None
+            raise VariantError(
+                exc.what, file=origin.file or None, line=origin.line, key=origin.key, fix=exc.fix
+            ) from None
     values["march"] = [m.march for m in resolved]
     values["microarch_level"] = [str(m.level) for m in resolved]  # as the engine reads it back from a file
     group = next((g for g in zips if "march" in g), None)
@@ -238,8 +299,11 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
         if "mtune" not in group:
             group.append("mtune")
     elif "mtune" in group and len(values["mtune"]) != len(resolved):
-        raise VariantError(f"mtune has {len(values['mtune'])} values but march has {len(resolved)}",
-                           key="zip_keys", fix="zipped keys need the same number of values")
+        raise VariantError(
+            f"mtune has {len(values['mtune'])} values but march has {len(resolved)}",
+            key="zip_keys",
+            fix="zipped keys need the same number of values",
+        )
     if "microarch_level" not in group:
         group.append("microarch_level")
     zips = [g for g in zips if len(g) > 1]
@@ -247,8 +311,7 @@ def _finish(values: dict[str, list], zips: list[list[str]], origins: dict[str, O
     for key in ("opt", "cflags", "cxxflags", "fflags", "ldflags"):
         values.setdefault(key, ["-O3" if key == "opt" else ""])
     _check_zip_lengths(values, zips)
-    return VariantSet(values=values, zip_keys=zips, origins=origins,
-                      microarchs={m.march: m for m in resolved})
+    return VariantSet(values=values, zip_keys=zips, origins=origins, microarchs={m.march: m for m in resolved})
 
 
 def _add_gate_builds(values: dict[str, list], zips: list[list[str]]) -> None:
@@ -265,8 +328,11 @@ def _check_zip_lengths(values: dict[str, list], zips: list[list[str]]) -> None:
         lengths = {len(values[k]) for k in present}
         if len(lengths) > 1:
             detail = ", ".join(f"{k}={len(values[k])}" for k in present)
-            raise VariantError(f"zipped keys have different lengths ({detail})", key="zip_keys",
-                               fix="give every key of a zip_keys group the same number of values")
+            raise VariantError(
+                f"zipped keys have different lengths ({detail})",
+                key="zip_keys",
+                fix="give every key of a zip_keys group the same number of values",
+            )
 
 
 def _compiler(values: dict[str, list], compiler_mode: str) -> tuple[str, str]:

@@ -1,0 +1,117 @@
+"""Import budgets: what each command loads before it does anything. Module-level imports are
+the rule; the heavy libraries (the engine, the solver, the stack model, templates, the live
+view) are loaded only by the code that needs them, and these tests say so per command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from pmpm.cli import cli
+
+HEAVY = ("rattler_build", "rattler", "pydantic", "jinja2", "rich", "ruamel", "archspec", "filelock", "conda_pack")
+# pmpm's own modules any start-up may load: the CLI's, and the small ones it is made of.
+STARTUP = {
+    "pmpm",
+    "pmpm.cli",
+    "pmpm.cli.main",
+    "pmpm.cli.build",
+    "pmpm.cli.envs",
+    "pmpm.cli.legacy",
+    "pmpm.cli.params",
+    "pmpm.options",
+    "pmpm.errors",
+    "pmpm.__main__",
+}
+
+
+def _loaded(argv: list[str]) -> dict[str, list[str]]:
+    probe = (
+        "import json, sys\n"
+        "from pmpm.cli import cli\n"
+        "try:\n"
+        f"    cli.main({argv!r}, standalone_mode=False)\n"
+        "except (SystemExit, Exception):\n"
+        "    pass\n"
+        f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
+        "own = sorted(m for m in sys.modules if m.startswith('pmpm'))\n"
+        "print(json.dumps({'heavy': heavy, 'own': own}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_help_of_every_command_loads_nothing_heavy(command):
+    loaded = _loaded([command, "--help"])
+    assert loaded["heavy"] == [], loaded["heavy"]
+    assert set(loaded["own"]) <= STARTUP, sorted(set(loaded["own"]) - STARTUP)
+
+
+def test_a_bad_option_is_refused_before_anything_heavy_loads():
+    loaded = _loaded(["build", "--jobs", "0"])
+    assert loaded["heavy"] == []
+
+
+# The layers, lowest first: a module may import its own layer's and lower layers' modules only.
+LAYERS = [
+    "foundation",
+    "variants",
+    "stack",
+    "recipes",
+    "channel",
+    "envs",
+    "engines",
+    "builder",
+    "executors",
+    "api",
+    "cli",
+]
+
+
+def _layer(module: str) -> str:
+    part = module.split(".")[1] if "." in module else ""
+    return part if part in LAYERS else "cli" if part == "__main__" else "foundation"
+
+
+def _imports() -> set[tuple[str, str]]:
+    """(importer, imported) for every import of a pmpm module inside pmpm, function-level ones too."""
+    import ast
+
+    root = REPO / "pmpm"
+    edges = set()
+    for path in root.rglob("*.py"):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                for name in [None, *(a.name for a in node.names)]:
+                    candidate = f"{target}.{name}" if name else target
+                    if (REPO / f"{candidate.replace('.', '/')}.py").exists() or (
+                        REPO / candidate.replace(".", "/") / "__init__.py"
+                    ).exists():
+                        edges.add((module, candidate))
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                edges |= {(module, name) for name in names if name.startswith("pmpm.")}
+    return edges
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = [
+        f"{a} -> {b}"
+        for a, b in sorted(_imports())
+        if b != "pmpm" and LAYERS.index(_layer(b)) > LAYERS.index(_layer(a))
+    ]
+    assert upward == []
+
+
+def test_no_module_is_over_350_lines_and_the_cli_is_small():
+    sizes = {p: len(p.read_text().splitlines()) for p in (REPO / "pmpm").rglob("*.py")}
+    assert {str(p.relative_to(REPO)): n for p, n in sizes.items() if n > 350} == {}
