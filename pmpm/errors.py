@@ -65,6 +65,11 @@ class RecipeError(InputError):
     """A recipe directory cannot be used."""
 
 
+class UsageError(InputError):
+    """A command asked for something that cannot be done as given, with the fix: a stale lock, a
+    directory that is not a bundle or an environment, a channel without the stack's builds."""
+
+
 class BuildFailed(PmpmError):
     """One or more packages failed to build."""
 

@@ -158,7 +158,7 @@ def test_lock_bundle_and_create_offline(python_channel, tmp_path):
     # a changed pip: list makes the lock stale; relocking and re-bundling fetch only the new wheel
     write_stack(online, python_channel, ["iniconfig==2.0.0"])
     stale = pmpm("create", stack, "-p", tmp_path / "stale", "--locked", cwd=online, check=False)
-    assert stale.returncode == 1 and "stale lock" in stale.stderr and "Traceback" not in stale.stderr
+    assert stale.returncode == 2 and "stale lock" in stale.stderr and "Traceback" not in stale.stderr
     pmpm("lock", stack, cwd=online)
     rebundled = pmpm("bundle", stack, "-o", online / "bundle", "--prune", cwd=online).stdout
     assert f"1 fetched, {len(records)} kept, 1 pruned" in rebundled

@@ -174,12 +174,13 @@ def test_unsolvable_stack_names_the_conflicting_spec(three_levels, tmp_path):
 
 
 def test_a_fresh_user_cache_reads_the_stack_summary_the_channel_keeps(three_levels, tmp_path, monkeypatch):
-    """create validates a stack once: the summary goes to the user cache and the channel's .pmpm/stacks/,
-    so a create with an empty user cache (a new XDG_CACHE_HOME, a CI job) reads it from the channel.
-    The report counts the installed records, as conda-meta lists them."""
+    """A stack is validated once: `pmpm build STACK` leaves its summary in the channel's
+    .pmpm/stacks/ (and the user cache), so a create with an empty user cache (a new XDG_CACHE_HOME,
+    a CI job) reads it from the channel, and never writes there itself. The report counts the
+    installed records, as conda-meta lists them."""
     channel = tmp_path / "channel"
     shutil.copytree(three_levels / "local-channel", channel)
-    shutil.rmtree(channel / ".pmpm" / "stacks", ignore_errors=True)  # what the other tests' creates left
+    [kept] = (channel / ".pmpm" / "stacks").glob("*.json")  # left by the build of the stack
     create = ("create", STACKS / "demo.yml", "--channel", channel)
     prefix = tmp_path / "env"
     out = pmpm(*create, "-p", prefix, cwd=tmp_path, env={"XDG_CACHE_HOME": str(tmp_path / "a")}).stdout
@@ -188,7 +189,7 @@ def test_a_fresh_user_cache_reads_the_stack_summary_the_channel_keeps(three_leve
         f"created {prefix}: {sum(channels.values())} packages",
         *(f"  {n:4d} from {c}" for c, n in sorted(channels.items())),
     ]
-    [kept] = (channel / ".pmpm" / "stacks").glob("*.json")
+    assert list((channel / ".pmpm" / "stacks").glob("*.json")) == [kept]
     summary = json.loads(kept.read_text())
     assert summary["package_names"] == ["libkern", "kern-cli"]
     kept.write_text(json.dumps({**summary, "conda_specs": ["only-in-the-channel-summary"]}))

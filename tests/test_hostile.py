@@ -346,6 +346,35 @@ CORPUS = [
         "re-indexes it)",
         1,
     ),
+    # User mistakes exit 2 (issue 23: these were SolveErrors, exit 1).
+    (
+        "verify-not-an-environment",
+        _file("notenv/readme.txt", "not an environment"),
+        ["verify", "-p", "notenv", "--lock", "s.lock"],
+        "{work}/notenv: not a conda environment (no conda-meta/)",
+        2,
+    ),
+    (
+        "pack-not-an-environment",
+        _file("notenv/readme.txt", "not an environment"),
+        ["pack", "-p", "notenv", "-o", "env.tar.gz"],
+        "{work}/notenv: not a conda environment (no conda-meta/)",
+        2,
+    ),
+    (
+        "create-from-a-directory-that-is-no-bundle",
+        _file("nobundle/readme.txt", "not a bundle"),
+        ["create", "--from-bundle", "nobundle", "-p", "env"],
+        "{work}/nobundle: not a pmpm bundle (expected one *.lock and channel/) (make one with `pmpm bundle`)",
+        2,
+    ),
+    (
+        "create-without-a-local-channel",
+        NOTHING,
+        ["create", "s.yml", "-p", "env", "--channel", "nowhere"],
+        "{work}/nowhere: no local channel (run `pmpm build s.yml` first, or pass --channel)",
+        2,
+    ),
     (
         "create-repodata-list",
         _channel_file("noarch/repodata.json", b"[]"),

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 # Imported on first use: `pmpm build` of rendered recipes needs no stack model (pydantic), no
 # environment code and no Slurm, and every CLI start-up would pay for them.
+from ..options import STATE_DIR
 from .recipe_sets import stack_variants
 
 
@@ -90,7 +91,7 @@ def wait_slurm(
     return BuildReport(results, Path())
 
 
-def slurm_status(state_dir: Path = Path(".pmpm")) -> list[tuple[slurm.Submitted, slurm.JobState | None]]:
+def slurm_status(state_dir: Path = STATE_DIR) -> list[tuple[slurm.Submitted, slurm.JobState | None]]:
     """`pmpm status`: the last submission's jobs with their Slurm state."""
     from ..executors import slurm
 

@@ -3,10 +3,10 @@ fingerprint; a job whose fingerprint matches the channel's record is up to date.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Protocol
 
+from ..files import sha256_file
 from .plan import Job
 from .rebuild import fingerprint, resolved_environment, tree_digest
 
@@ -29,7 +29,7 @@ class Fingerprints:
     def of(self, job: Job) -> str:
         specs = [*job.planned.requirements["build"], *job.planned.requirements["host"]]
         digests = [self.tree(path) for path in job.planned.source_paths]
-        digests += [hashlib.sha256(p.read_bytes()).hexdigest() for p in job.planned.patch_files if p.is_file()]
+        digests += [sha256_file(p) for p in job.planned.patch_files if p.is_file()]
         return fingerprint(
             recipe_text=job.recipe.read_text(),
             variant=job.variant,

@@ -26,9 +26,10 @@ from typing import Any, Iterator
 
 from .. import __version__
 from ..channel.layout import is_local_channel
+from ..options import STATE_DIR
 
 IN_PLACE_KINDS = ("cmake", "meson")
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".pmpm", ".mypy_cache", ".pytest_cache"}
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", str(STATE_DIR), ".mypy_cache", ".pytest_cache"}
 
 
 def walk_source(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .. import __version__, cpu_identity
+from ..files import atomic_write, sha256_file
 from .rebuild import tree_digest
 
 COMPILERS = ("gcc", "g++", "gfortran", "cc", "c++")
@@ -39,8 +40,7 @@ def invocation_key(cwd: Path, options: dict) -> str:
 
 def _file_digest(path: Path) -> str | None:
     try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 
@@ -108,10 +108,7 @@ class Record:
             "dirs": {str(p): str(Path(p).resolve()) for p in sorted(map(Path, dirs))},
             "packages": sorted(map(str, packages)),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from ..errors import human_size
-from ..options import DEFAULT_RECIPES, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
+from ..options import (
+    DEFAULT_CHANNEL,
+    DEFAULT_RECIPES,
+    BuildOptions,
+    BuildSettings,
+    ChannelOptions,
+    EngineOptions,
+    RecipeOptions,
+)
 from .main import cli
 from .params import declared, take
 
@@ -268,7 +276,7 @@ def ci(stack: Path, provider: str | None, output: Path | None, install: str, **p
 
 
 @cli.command()
-@click.argument("channel", type=click.Path(path_type=Path), default=Path("local-channel"))
+@click.argument("channel", type=click.Path(path_type=Path), default=DEFAULT_CHANNEL)
 def index(channel: Path) -> None:
     """Re-index CHANNEL after package files were copied in (e.g. CI artifacts merged)."""
     from ..channel.local import LocalChannel

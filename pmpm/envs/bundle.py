@@ -14,7 +14,6 @@ from DIR/wheels (`pip --no-index`), touching no channel and no index.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import shutil
 import subprocess
@@ -30,7 +29,8 @@ from rattler.package_streaming import download_to_path
 
 from ..channel.index import index_fs
 from ..channel.layout import SUBDIRS
-from ..errors import ChannelError, SolveError, first_line
+from ..errors import ChannelError, SolveError, UsageError, first_line
+from ..files import sha256_file
 from .lock import Locked, read_lock, sha256_explicit_path
 
 CHANNEL, WHEELS = "channel", "wheels"
@@ -47,16 +47,8 @@ class BundleReport:
         return sum(p.stat().st_size for p in self.output.rglob("*") if p.is_file())
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _present(path: Path, sha256: str) -> bool:
-    return path.is_file() and sha256_of(path) == sha256
+    return path.is_file() and sha256_file(path) == sha256
 
 
 def write_bundle(
@@ -103,7 +95,7 @@ def _fetch_package(record, target: Path, report: BundleReport) -> None:
     except Exception as exc:  # OSError, rattler's network errors
         tmp.unlink(missing_ok=True)
         raise ChannelError(f"{url}: cannot fetch for the bundle: {first_line(exc)}") from None
-    if sha256_of(tmp) != sha256:
+    if sha256_file(tmp) != sha256:
         tmp.unlink()
         raise ChannelError(
             f"{url}: sha256 differs from the lock's (the channel changed since locking; run `pmpm lock`)"
@@ -175,8 +167,10 @@ def bundle_lock(bundle: Path) -> Path:
     """The one lock file of a bundle directory."""
     locks = sorted(Path(bundle).glob("*.lock"))
     if len(locks) != 1 or not (Path(bundle) / CHANNEL).is_dir():
-        raise SolveError(
-            f"{bundle}: not a pmpm bundle (expected one *.lock and {CHANNEL}/; make one with `pmpm bundle`)"
+        raise UsageError(
+            f"not a pmpm bundle (expected one *.lock and {CHANNEL}/)",
+            file=str(bundle),
+            fix="make one with `pmpm bundle`",
         )
     return locks[0]
 

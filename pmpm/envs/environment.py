@@ -21,7 +21,7 @@ from rattler import MatchSpec
 from .. import __version__, user_cache
 from ..channel.layout import PLATFORM, search_order
 from ..channel.local import LocalChannel
-from ..errors import SolveError, first_line
+from ..errors import SolveError, UsageError, first_line
 from ..order import spec_name
 from .solve import solve
 from .summary import StackSummary
@@ -129,7 +129,9 @@ def activated_environment(prefix: str | Path) -> dict[str, str]:
     """The environment variables of `prefix` activated (PATH, CONDA_PREFIX, activate.d scripts)."""
     prefix = Path(prefix).absolute()
     if not (prefix / "conda-meta").is_dir():
-        raise SolveError(f"{prefix}: not a conda environment (no conda-meta/; create it with `pmpm create`)")
+        raise UsageError(
+            "not a conda environment (no conda-meta/)", file=str(prefix), fix="create it with `pmpm create`"
+        )
     from rattler.shell import ActivationVariables, PathModificationBehavior, Shell, activate
 
     result = activate(
@@ -176,14 +178,18 @@ def request_for(
     when they are noarch: a compiled local package is refused, naming it and the platform.
     """
     if not local.path.is_dir() and stack.package_names:
-        raise SolveError(f"{local.path}: no local channel (run `pmpm build {stack.path}` first, or pass --channel)")
+        raise UsageError(
+            "no local channel", file=str(local.path), fix=f"run `pmpm build {stack.path}` first, or pass --channel"
+        )
     channels = search_order(local, stack.channels, list(extra_channels), override=override_channels, offline=offline)
     if not local.path.is_dir():
         channels.remove(local.url)  # a plain environment.yml: nothing built here
     local_names = {record["name"] for record in local.packages().values()} if local.path.is_dir() else set()
     missing = [name for name in stack.package_names if name not in local_names]
     if missing:
-        raise SolveError(f"{local.path}: no build of {', '.join(missing)} (run `pmpm build {stack.path}` first)")
+        raise UsageError(
+            f"no build of {', '.join(missing)}", file=str(local.path), fix=f"run `pmpm build {stack.path}` first"
+        )
     if platform != PLATFORM:
         builds = local.packages() if local.path.is_dir() else {}
         compiled = [

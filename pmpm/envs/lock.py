@@ -33,7 +33,8 @@ from typing import Sequence
 from rattler import LockChannel, LockFile, LockPlatform
 
 from ..channel.layout import PLATFORM
-from ..errors import SolveError, first_line
+from ..errors import SolveError, UsageError, first_line
+from ..files import atomic_write, replacing
 
 INPUTS_PREFIX = "# pmpm-inputs: sha256:"
 
@@ -136,8 +137,8 @@ def resolve_pip(
     if not requirements:
         return []
     if python_version is None:
-        raise SolveError(
-            "the stack has a pip: list but the environment has no python (add python and pip to dependencies)"
+        raise UsageError(
+            "the stack has a pip: list but the environment has no python", fix="add python and pip to dependencies"
         )
     with tempfile.TemporaryDirectory(prefix="pmpm-pip-") as tmp:
         report = Path(tmp) / "report.json"
@@ -221,12 +222,10 @@ def write_locks(
             lock.add_conda_package("default", platforms[name], record)
         for wheel in wheels:
             lock.add_pypi_package("default", platforms[name], wheel.name, wheel.version, wheel.url)
-    tmp = lock_path.with_name(f".{lock_path.name}.tmp")
-    lock.to_path(tmp)
-    _add_wheel_hashes(tmp, {name: wheels for name, (_, wheels) in solved.items()})
-    text = tmp.read_text()
-    tmp.write_text((f"{INPUTS_PREFIX}{inputs}\n" if inputs else "") + text)
-    os.replace(tmp, lock_path)
+    with replacing(lock_path) as tmp:
+        lock.to_path(tmp)
+        _add_wheel_hashes(tmp, {name: wheels for name, (_, wheels) in solved.items()})
+        tmp.write_text((f"{INPUTS_PREFIX}{inputs}\n" if inputs else "") + tmp.read_text())
     written = {}
     for name, (records, _) in solved.items():
         path = (explicit or {}).get(name) or explicit_path_for(lock_path, name)
@@ -274,9 +273,7 @@ def _write_explicit(path: Path, urls: list[str], note: str | None = None, platfo
         "@EXPLICIT",
         *urls,
     ]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 # --- reading -------------------------------------------------------------------------
@@ -289,7 +286,9 @@ def read_lock(lock_path: Path) -> Locked:
     except SolveError:
         raise
     except Exception as exc:  # rattler's parse errors, a missing file
-        raise SolveError(f"{lock_path}: not a readable lock file: {first_line(exc)} (run `pmpm lock` again)") from None
+        raise UsageError(
+            f"not a readable lock file: {first_line(exc)}", file=str(lock_path), fix="run `pmpm lock` again"
+        ) from None
 
 
 def _read(path: Path, platform_name: str = PLATFORM) -> Locked:
@@ -299,9 +298,10 @@ def _read(path: Path, platform_name: str = PLATFORM) -> Locked:
     platform = next((p for p in lock.platforms() if p.name == platform_name), None)
     if environment is None or platform is None:
         held = ", ".join(sorted(p.name for p in lock.platforms())) or "none"
-        raise SolveError(
-            f"{path}: no default environment for {platform_name} (the lock holds {held}; run "
-            f"`pmpm lock --platform {platform_name}` again)"
+        raise UsageError(
+            f"no default environment for {platform_name}",
+            file=str(path),
+            fix=f"the lock holds {held}; run `pmpm lock --platform {platform_name}` again",
         )
     records = environment.conda_repodata_records_for_platform(platform) or []
     wheels = [
@@ -318,7 +318,8 @@ def _read(path: Path, platform_name: str = PLATFORM) -> Locked:
 def check_fresh(locked: Locked, stack) -> None:
     """A lock made from other stack inputs is stale: say so rather than install the old set."""
     if locked.inputs != inputs_hash(stack):
-        raise SolveError(
-            f"{locked.path}: stale lock: {stack.path}'s dependencies, channels or pip: list changed "
-            f"since it was locked (run `pmpm lock {stack.path}`)"
+        raise UsageError(
+            f"stale lock: {stack.path}'s dependencies, channels or pip: list changed since it was locked",
+            file=str(locked.path),
+            fix=f"run `pmpm lock {stack.path}`",
         )

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import SolveError
+from ..errors import UsageError
 
 
 def pack(prefix: Path, output: Path, *, force: bool = False) -> Path:
     prefix, output = Path(prefix).absolute(), Path(output).absolute()
     if not (prefix / "conda-meta").is_dir():
-        raise SolveError(f"{prefix}: not a conda environment (no conda-meta/)")
+        raise UsageError("not a conda environment (no conda-meta/)", file=str(prefix))
     import conda_pack  # imported here: it is slow to import and only pack needs it
 
     try:
         conda_pack.pack(prefix=str(prefix), output=str(output), force=force, verbose=False)
     except conda_pack.CondaPackException as exc:
-        raise SolveError(f"{prefix}: conda-pack: {exc}") from None
+        # conda-pack refuses environments it cannot make relocatable (files changed after install,
+        # packages not installed by conda): the environment given, not the system, is at fault.
+        raise UsageError(f"conda-pack: {exc}", file=str(prefix)) from None
     return output

@@ -3,12 +3,13 @@ list, its local packages' names), without validating the stack again (see `summa
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__, resources, user_cache
+from ..channel.layout import META
+from ..files import atomic_write
 
 if TYPE_CHECKING:
     from ..stack.model import Stack
@@ -66,12 +67,12 @@ def summarize(stack_path: str | Path, channel: str | Path | None = None) -> Stac
 def share_summary(stack_path: Path, channel: Path) -> None:
     """Leave the stack's summary in the channel it was just built into (see `summarize`)."""
     summary = summarize(stack_path)
-    if Path(channel, ".pmpm").is_dir():  # an existing channel's bookkeeping, never a new directory
+    if Path(channel, META).is_dir():  # an existing channel's bookkeeping, never a new directory
         _store_quietly(_shared_summary(channel, _summary_key(Path(stack_path).read_bytes())), summary)
 
 
 def _shared_summary(channel: str | Path, key: str) -> Path:
-    return Path(channel, ".pmpm", "stacks", f"{key}.json")
+    return Path(channel, META, "stacks", f"{key}.json")
 
 
 def _store_quietly(place: Path, summary: StackSummary) -> None:
@@ -108,10 +109,4 @@ def _store(cache: Path, summary: StackSummary) -> None:
     """Write a summary under a temporary name and rename it into place: readers never see half a file."""
     import json
 
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps({k: v for k, v in vars(summary).items() if k != "path"}))
-        os.replace(tmp, cache)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(cache, json.dumps({k: v for k, v in vars(summary).items() if k != "path"}))

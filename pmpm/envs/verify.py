@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SolveError
-from .bundle import sha256_of
+from ..errors import UsageError
+from ..files import sha256_file
 from .lock import canonical, read_lock
 
 
@@ -47,7 +47,7 @@ def _identity(name, version, build, sha256) -> str:
 def verify(prefix: Path, lock_path: Path) -> VerifyReport:
     prefix = Path(prefix).absolute()
     if not (prefix / "conda-meta").is_dir():
-        raise SolveError(f"{prefix}: not a conda environment (no conda-meta/)")
+        raise UsageError("not a conda environment (no conda-meta/)", file=str(prefix))
     locked = read_lock(lock_path)
     report = VerifyReport()
     installed = {}
@@ -81,7 +81,7 @@ def _check_files(prefix: Path, record: dict, report: VerifyReport) -> None:
             report.deleted.append(f"{entry['_path']} ({record['name']})")
         elif entry.get("path_type") != "softlink" and not path.is_symlink():
             wanted = entry.get("sha256_in_prefix") or entry.get("sha256")
-            if wanted and sha256_of(path) != wanted:
+            if wanted and sha256_file(path) != wanted:
                 report.modified.append(f"{entry['_path']} ({record['name']})")
 
 

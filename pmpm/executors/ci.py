@@ -16,9 +16,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from ..options import DEFAULT_CHANNEL
 from .units import Invocation, Unit
 
-CHANNEL = "local-channel"
+CHANNEL = str(DEFAULT_CHANNEL)
 INDEX = f"pmpm index {CHANNEL}"
 DEFAULT_OUTPUT = {"github": Path(".github/workflows/pmpm.yml"), "gitlab": Path(".gitlab-ci.yml")}
 

@@ -10,7 +10,6 @@ forever. What was submitted is recorded in `.pmpm/slurm/jobs.json` for `pmpm sta
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ExecutorError
+from ..files import atomic_write
 from .units import Invocation, Unit
 
 # Final states (squeue/sacct spelling); only COMPLETED counts as built.
@@ -149,12 +149,7 @@ def states(ids: list[str]) -> dict[str, JobState]:
 
 
 def save(state: Path, submitted: list[Submitted]) -> Path:
-    state.mkdir(parents=True, exist_ok=True)
-    path = state / "jobs.json"
-    tmp = path.with_name(f"jobs.json.{os.getpid()}")
-    tmp.write_text(json.dumps([asdict(s) for s in submitted], indent=1))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(state / "jobs.json", json.dumps([asdict(s) for s in submitted], indent=1))
 
 
 def load(state: Path) -> list[Submitted]:

@@ -16,9 +16,7 @@ plus its sha256, so catalogue entries stay unchanged and the engine never reache
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +28,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from ..errors import SourceError
+from ..files import atomic_copy, atomic_write, sha256_file
 
 INDEX = "sources.json"
 ENV_VAR = "PMPM_SOURCE_MIRROR"
@@ -117,22 +116,18 @@ class MirrorDir:
 
     def add_file(self, key: str, file: Path, **origin: str) -> dict:
         """Copy `file` in by its sha256 and record it under `key`."""
-        digest = _sha256(file)
+        digest = sha256_file(file)
         relative = f"files/{digest}/{file.name}"
         target = self.root / relative
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            shutil.copyfile(file, tmp)
-            os.replace(tmp, target)  # a reader never sees half a file
+            atomic_copy(file, target)  # a reader never sees half a file
         record = {"path": relative, "sha256": digest, **origin}
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.root / f".{INDEX}.lock")):
             records = self.records()
             records[key] = record
-            tmp = self.root / f".{INDEX}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, self.root / INDEX)
+            atomic_write(self.root / INDEX, json.dumps(records, indent=2, sort_keys=True) + "\n")
         return record
 
     def fetch(self, source, name: str) -> tuple[str, bool]:
@@ -146,9 +141,9 @@ class MirrorDir:
                 self.add_file(key, file, git=source.git, rev=source.rev or "HEAD", commit=commit)
             elif source.url:
                 file = _download(source.url, Path(tmp))
-                if _sha256(file) != source.sha256.lower():
+                if sha256_file(file) != source.sha256.lower():
                     raise SourceError(
-                        f"url source {source.url}: sha256 is {_sha256(file)}, the stack says "
+                        f"url source {source.url}: sha256 is {sha256_file(file)}, the stack says "
                         f"{source.sha256.lower()} (check the URL or correct sha256)"
                     )
                 self.add_file(key, file, url=source.url)
@@ -192,11 +187,6 @@ def _is_archive_url(spec: str) -> bool:
     """A `url:` source's URL rather than a git URL@REV: its last path part is an archive, with no @."""
     last = urllib.parse.urlparse(spec).path.rpartition("/")[2]
     return "@" not in last and last.lower().endswith(ARCHIVE_SUFFIXES)
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _git_archive(url: str, rev: str, name: str, tmp: Path) -> tuple[Path, str]:

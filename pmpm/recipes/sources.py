@@ -12,7 +12,6 @@ requirement resolved to. A stack that gives sha256 is served by digest without a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from .. import user_cache
 from ..errors import StackError
+from ..files import atomic_write, sha256_file
 
 _FIX_INDEX = "check the name and version, and which index pip uses: pip config list"
 
@@ -109,12 +109,11 @@ def _download(store: Path, requirement: str) -> Sdist:
             raise StackError(
                 f"cannot fetch the sdist of {requirement} through pip: {_pip_reason(proc.stderr)}", fix=_FIX_INDEX
             )
-        with open(files[0], "rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        digest = sha256_file(files[0])
         target = store / "sha256" / digest / files[0].name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(files[0], target)
-    _write_atomically(_index_entry(store, requirement), json.dumps({"filename": target.name, "sha256": digest}))
+    atomic_write(_index_entry(store, requirement), json.dumps({"filename": target.name, "sha256": digest}))
     return Sdist(target.name, digest, target)
 
 
@@ -125,11 +124,3 @@ def _pip_reason(stderr: str) -> str:
     return next(
         (line for line in lines if line.lower().startswith("error")), lines[-1] if lines else "no sdist downloaded"
     )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

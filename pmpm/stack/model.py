@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import rattler
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,7 +18,8 @@ from ..errors import type_word
 from ..order import NAME_RE, spec_name, topological_order
 from ..yamlio import line_of
 
-KINDS = ("cmake", "meson", "autotools", "make", "python", "script")
+Kind = Literal["cmake", "meson", "autotools", "make", "python", "script"]  # templates/kinds/<kind>.sh.j2
+KINDS: tuple[str, ...] = get_args(Kind)
 KIND_ARGS = {
     "cmake_args": "cmake",
     "meson_args": "meson",
@@ -119,7 +120,7 @@ class Package(_Model):
     name: str
     version: str
     source: Source
-    kind: Literal["cmake", "meson", "autotools", "make", "python", "script"]
+    kind: Kind
     cmake_args: list[str] = []
     meson_args: list[str] = []
     configure_args: list[str] = []

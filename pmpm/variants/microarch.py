@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import VariantError
+from ..files import atomic_write
 
 if TYPE_CHECKING:  # imported on first use (see `host_level`): most builds never need it
     import archspec.cpu
@@ -250,10 +251,7 @@ def host_level() -> int:
     except (OSError, ValueError):
         level = _level(_archspec().host())
     try:
-        remembered.parent.mkdir(parents=True, exist_ok=True)
-        tmp = remembered.with_name(f".{remembered.name}.{os.getpid()}")
-        tmp.write_text(str(level))
-        os.replace(tmp, remembered)
+        atomic_write(remembered, str(level))
     except OSError:  # a read-only cache: detect again next time
         pass
     return level
