@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+RAW_TARGET = 1.05  # pmpm build / raw py-rattler-build on the same recipes (issue 23; was 1.1, issue 15)
+
 
 def compile_pmpm() -> None:
     """Byte-compile pmpm as `pip install` does: a checkout run with PYTHONDONTWRITEBYTECODE=1
@@ -125,7 +127,7 @@ def engine_alone(root: Path, rounds: int) -> None:
     print(
         f"same rendered recipes ({walls['pmpm-count'][0]} packages, CPU gate included), {rounds} interleaved rounds, "
         f"medians: pmpm build {pmpm:.2f}s, raw py-rattler-build {raw:.2f}s, ratio {ratio:.2f}x "
-        f"(target <= 1.1x): {'PASS' if ratio <= 1.1 else 'FAIL'}"
+        f"(target <= {RAW_TARGET}x): {'PASS' if ratio <= RAW_TARGET else 'FAIL'}"
     )
 
 

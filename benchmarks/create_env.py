@@ -5,8 +5,8 @@ Builds a local channel of N packages (default 32, each F files of 12 KB, default
 each as a fresh process (what a user waits for):
   pmpm   `pmpm create stack.yml -p PREFIX`
   raw    a Python script doing rattler.solve + rattler.install and nothing else
-with a cold package cache (new cache dir each time) and a warm one. Targets (issue 15): pmpm <=
-1.15x raw warm, <= 1.1x cold; run it with --packages 32 and --packages 300.
+with a cold package cache (new cache dir each time) and a warm one. Targets (issue 23): pmpm <=
+1.1x raw, cold and warm; run it with --packages 32 and --packages 300.
 
 Usage: python benchmarks/create_env.py [--packages N] [--repeat R]
 """
@@ -115,7 +115,7 @@ def main() -> None:
         f"min of {args.repeat} interleaved fresh processes (warm: the first run fills each tool's cache)"
     )
     ok = True
-    for cache_kind, target in (("cold", 1.1), ("warm", 1.15)):
+    for cache_kind, target in (("cold", 1.1), ("warm", 1.1)):  # issue 23 (warm was 1.15, issue 15)
         raw, mine = results[(cache_kind, "raw")], results[(cache_kind, "pmpm")]
         ok &= mine / raw <= target
         print(

@@ -16,7 +16,7 @@ as one package per build system (CMake, Meson, autotools), and reports for each,
                to 0.5 s on these noisy machines; this split times the very same compile.
                (--dirty runs with -v for it: printing every log line counts against pmpm.)
   no-op        `pmpm build` of a 10-package stack where nothing changed
-Targets: dirty <= incremental + 0.5 s (issue 15) and <= 15% of clean; no-op <= 0.25 s.
+Targets: dirty <= incremental + 0.3 s (issue 23; 0.5 s in issue 15) and <= 15% of clean; no-op <= 0.1 s.
 Every edit carries a per-run nonce, so no compiler cache kept from an earlier run can answer it.
 
 Usage: python benchmarks/dirty_rebuild.py [--units N] [--kinds cmake,meson,autotools] [--rounds R]
@@ -35,6 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_overhead import compile_pmpm  # noqa: E402
 from build_overhead import generate as generate_ten
+
+DIRTY_EXTRA = 0.3  # s that pmpm --dirty may add to the build system's own incremental step (issue 23)
+NOOP = 0.1  # s for an unchanged 10-package build (issue 23)
 
 HEADER = "#include <math.h>\n#include <stddef.h>\n"
 # One group of numerical kernels; a unit repeats it GROUPS times (~150 lines), about the size of a
@@ -227,17 +230,17 @@ def main() -> None:
     )
     ok = True
     for kind, (clean, dirty, incremental, extra, step, install, rest) in results.items():
-        passed = extra <= 0.5 and dirty <= 0.15 * clean
+        passed = extra <= DIRTY_EXTRA and dirty <= 0.15 * clean
         ok &= passed
         print(
             f"  {kind:9s} clean {clean:6.2f} s | --dirty one .c {dirty:5.2f} s = {dirty / clean:5.1%} of clean "
             f"(target <= 15%) | build system alone {incremental:5.2f} s, pmpm adds {extra:+.2f} s (paired) "
-            f"(target <= 0.5 s): {'PASS' if passed else 'FAIL'}\n"
+            f"(target <= {DIRTY_EXTRA} s): {'PASS' if passed else 'FAIL'}\n"
             f"            inside --dirty: build step {step:5.2f} s, install step {install:5.2f} s, "
             f"pmpm and the engine {rest:5.2f} s"
         )
-    print(f"  no-op, 10 packages {noop:6.2f} s (target <= 0.25 s): {'PASS' if noop <= 0.25 else 'FAIL'}")
-    ok &= noop <= 0.25
+    print(f"  no-op, 10 packages {noop:6.2f} s (target <= {NOOP} s): {'PASS' if noop <= NOOP else 'FAIL'}")
+    ok &= noop <= NOOP
     sys.exit(0 if ok else 1)
 
 

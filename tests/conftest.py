@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# A shell starts a background job (`.ci/run &`, nohup) with SIGINT ignored, and an ignored signal
+# stays ignored in every child: the Ctrl-C tests would then interrupt nothing. A handler of our
+# own is reset to the default at exec, so pmpm's subprocesses get Python's usual KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 STACKS = REPO / "stacks"

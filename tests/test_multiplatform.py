@@ -168,7 +168,8 @@ def test_foreign_platform_uses_its_virtual_packages_and_conda_overrides(upstream
     assert not (tmp_path / "mp-linux-64.txt").exists()
     # create --locked needs the linux-64 part: one line, naming what the lock holds
     proc = pmpm("create", stack, "-p", tmp_path / "env", "--locked", cwd=tmp_path, check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr  # the user's mistake (issue 23: was 1)
+    assert proc.stderr.count("pmpm lock") == 1, proc.stderr
     assert "no default environment for linux-64" in proc.stderr and FOREIGN in proc.stderr
     # CONDA_OVERRIDE_OSX, as in conda: a macOS too old for platdata cannot be solved
     proc = pmpm(

@@ -283,7 +283,7 @@ def read_lock(lock_path: Path) -> Locked:
     """A lock file's records, wheels and inputs hash."""
     try:
         return _read(Path(lock_path))
-    except SolveError:
+    except (SolveError, UsageError):
         raise
     except Exception as exc:  # rattler's parse errors, a missing file
         raise UsageError(
