@@ -226,8 +226,9 @@ def test_solver_is_conda_s_environment_setting_not_a_flag(recipes):
     for kind in ("v1", "classic"):
         argv = engine.command(planned(recipes / kind / "libkern" / "recipe.yaml"), request(recipes))
         assert "--solver" not in argv
-    assert engine.environment(request(recipes)) == {"CONDA_SOLVER": "libmamba"}
-    assert CondaBuild("conda").environment(request(recipes)) == {}
+    job = planned(recipes / "v1" / "libkern" / "recipe.yaml")
+    assert engine.environment(request(recipes), job) == {"CONDA_SOLVER": "libmamba"}
+    assert CondaBuild("conda").environment(request(recipes), job) == {}
 
 
 def test_libmamba_without_the_plugin_is_one_clear_error(tmp_path):

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from ..errors import EngineError
 from ..variants.cbc import job_config
 from ..variants.cbc import write as write_cbc
+from ..variants.microarch import GATE_NAME_KEY, GATE_PACKAGE
 from .base import BuildLog, BuildRequest, Cause, EngineFailure, PlannedBuild
 from .rattler import packages_in
 
@@ -67,7 +68,7 @@ class _Subprocess:
         request.output_dir.mkdir(parents=True, exist_ok=True)
         config = self.prepare(planned, request)
         log.write("$ " + shlex.join(argv))
-        env = {**os.environ, **request.environ, **self.environment(request)}
+        env = {**os.environ, **request.environ, **self.environment(request, planned)}
         proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -101,7 +102,8 @@ class _Subprocess:
         )
         return path
 
-    def environment(self, request: BuildRequest) -> dict[str, str]:
+    def environment(self, request: BuildRequest, planned: PlannedBuild) -> dict[str, str]:
+        """What this engine's process needs besides the request's environment."""
         return {}
 
 
@@ -196,8 +198,14 @@ class CondaBuild(_Subprocess):
             return None
         return super().prepare(planned, request)
 
-    def environment(self, request: BuildRequest) -> dict[str, str]:
-        return {"CONDA_SOLVER": self.solver} if self.solver else {}
+    def environment(self, request: BuildRequest, planned: PlannedBuild) -> dict[str, str]:
+        env = {"CONDA_SOLVER": self.solver} if self.solver else {}
+        if planned.name == GATE_PACKAGE:
+            # The gate's run requirement `__archspec 1.* NAME` is solved against this host's CPU
+            # (conda-build 26: "Unsatisfiable dependencies ... unsupported request" for every other
+            # name); conda's own override makes the host report the very CPU this build gates.
+            env["CONDA_OVERRIDE_ARCHSPEC"] = str(planned.variant[GATE_NAME_KEY])
+        return env
 
 
 def classic_recipe(recipe: Path) -> Path | None:

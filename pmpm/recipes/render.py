@@ -320,12 +320,19 @@ def render_gate_recipe(
         "name": microarch.GATE_PACKAGE,
         "name_key": microarch.GATE_NAME_KEY,
         "level_key": microarch.GATE_LEVEL_KEY,
+        "levels": _gate_levels(variants),
     }
     recipe_dir = output_dir / microarch.GATE_PACKAGE
     for fmt in formats:
         template = "microarch-level.yaml.j2" if fmt == "recipe.yaml" else "microarch-level.meta.yaml.j2"
         _write_if_changed(recipe_dir / fmt, env.get_template(template).render(context))
     return [recipe_dir / formats[0]]
+
+
+def _gate_levels(variants: VariantSet) -> dict[str, int]:
+    """Each gate build's archspec name and level, as the rendered conda_build_config.yaml pairs them."""
+    names, levels = variants.values[microarch.GATE_NAME_KEY], variants.values[microarch.GATE_LEVEL_KEY]
+    return {str(name): int(level) for name, level in zip(names, levels)}
 
 
 def _cbc_header(stack: Stack, variants: VariantSet) -> str:
