@@ -10,6 +10,7 @@ touching this file:
   selecting one command (`-k`) runs the earlier ones first. pmpm's own set-up commands
   (`pip ...`, `python -m pytest ...`) are not run: `.ci/run` must contain them verbatim.
   Other tools (`mamba`, `conda`, ...) are skipped when they are not on PATH.
+- ```python: the Python API, run with this interpreter in a directory holding a copy of `stacks/`.
 - ```text or a bare ```: output, not run. Any other language fails until it gets a rule here.
 A line ending in `\\` continues on the next one; heredocs are not supported.
 """
@@ -163,6 +164,19 @@ def test_command(command: Command, reader: Reader):
 @pytest.mark.parametrize("block", [b for b in blocks() if b.lang not in SHELLS], ids=_id)
 def test_block(block: Block, tmp_path):
     if block.lang in NOT_RUN:
+        return
+    if block.lang == "python":  # the Python API: run as written, beside a copy of stacks/
+        shutil.copytree(STACKS, tmp_path / "stacks")
+        proc = subprocess.run(
+            [sys.executable, "-c", block.text],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+        )
+        assert proc.returncode == 0, f"README.md:{block.line}: the python block failed:\n{proc.stderr[-3000:]}"
+        assert (tmp_path / "env" / "bin" / "kern").is_file() or "create_stack_env" not in block.text
         return
     assert block.lang == "yaml", f"README.md:{block.line}: no rule for ```{block.lang} blocks (add one to {__file__})"
     data = YAML(typ="safe").load(block.text)
