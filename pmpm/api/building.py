@@ -9,6 +9,7 @@ from ..builder import scheduler
 from ..builder.report import BuildReport, Reporter
 from ..channel.layout import SUBDIRS, search_order, url_to_path
 from ..channel.local import LocalChannel
+from ..errors import PmpmError
 from ..options import BuildOptions, RecipeOptions
 from ..recipes.render import RecipeSet
 
@@ -34,7 +35,10 @@ def build(
     if report.ok and recipe_set.stack is not None and not only:
         from ..envs.summary import share_summary
 
-        share_summary(Path(recipe_set.stack), options.channels.channel)
+        try:
+            share_summary(Path(recipe_set.stack), options.channels.channel)
+        except PmpmError:  # a stack edited (or broken) since it was rendered: the next create validates it
+            pass
     return report
 
 

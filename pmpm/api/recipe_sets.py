@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from ..errors import RecipeError
 from ..options import DEFAULT_RECIPES, STATE_DIR, RecipeOptions
 from ..options import key as options_key
-from ..recipes.render import RecipeSet, Rendered, render_gate_recipe, render_stack
+from ..recipes.gate import render_gate_recipe
+from ..recipes.render import RecipeSet, Rendered, render_stack
 from ..runtime import RUNTIME
 from ..state import StateDir
 from ..variants import microarch
