@@ -3,7 +3,7 @@
     .pmpm/logs/<label>.log            one log per package × variant build
     .pmpm/out/<label>@<host>.<pid>/   a build's private output dir (removed once published, or by the
                                       next run once that process is gone)
-    .pmpm/dirty/<name>/<build>/       persistent --dirty workspaces (see `rebuild`)
+    .pmpm/dirty/<name>/<build>/       persistent --dirty workspaces (see `builder.rebuild`)
     .pmpm/slurm/                      Slurm jobs: jobs.json, <unit>.sh, <unit>-<id>.out, recipes/<unit>/
     .pmpm/noop/, .pmpm/render/        records of the last build and render per invocation (see `replay`)
     .pmpm/locks/<name>.lock           locks between pmpm processes of this directory (e.g. who renders ./recipes)

@@ -2,9 +2,9 @@
 
 This module schedules the plan (see `plan`): a job per package × variant, run by the chosen
 engine (see `pmpm.engines`) into a private output directory, with one log per build.
-Successful packages are published into the channel (see `channel`). A failed build or
-recipe test publishes nothing; with `keep_going` its dependents are skipped and the rest
-goes on. It never renders a stack: recipes on disk are its input.
+Successful packages are published into the channel (see `publish`). A failed build or recipe
+test publishes nothing; with `keep_going` its dependents are skipped and the rest goes on. It
+never renders a stack: recipes on disk are its input.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`pmpm ci`: a stack's units (see `distribute`) as a GitHub Actions or GitLab CI workflow.
+"""`pmpm ci`: a stack's units (see `units`) as a GitHub Actions or GitLab CI workflow.
 
 One CI job per package × variant runs `pmpm build STACK --only-package NAME --variant …`;
 `needs:` are its local dependencies (GitLab also gets one stage per dependency level).

@@ -1,4 +1,4 @@
-"""The Slurm executor: units (see `distribute`) as sbatch jobs chained by `afterok`, and their states.
+"""The Slurm executor: units (see `units`) as sbatch jobs chained by `afterok`, and their states.
 
 Only shells out to `sbatch`, `squeue` and `sacct`; Slurm does the scheduling. Every job runs
 `pmpm build … --only-package NAME --variant …` in the submitting directory (a shared
