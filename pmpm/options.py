@@ -165,7 +165,8 @@ class BuildOptions:
             for group in (self.channels, self.settings, self.engine)
             for f in dataclasses.fields(group)
         }
-        return BuildOptions.of(**{**flat, **keywords}, state_dir=keywords.pop("state_dir", self.state_dir))
+        state_dir = keywords.pop("state_dir", self.state_dir)  # the one field outside the groups
+        return BuildOptions.of(**{**flat, **keywords}, state_dir=state_dir)
 
 
 def flags(group: type) -> Iterator[tuple[dataclasses.Field, Flag]]:
@@ -215,10 +216,6 @@ def key(*groups: Any) -> dict[str, Any]:
         for f, flag in flags(type(options)):
             value = getattr(options, f.name)
             if flag.path:
-                value = (
-                    [str(Path(v).absolute()) for v in value]
-                    if isinstance(value, tuple)
-                    else str(Path(value).absolute())
-                )
+                value = [_text(v, flag, True) for v in value] if isinstance(value, tuple) else _text(value, flag, True)
             out[f"{type(options).__name__}.{f.name}"] = value
     return out

@@ -23,6 +23,7 @@ import jinja2
 import pytest
 from conftest import STACKS, pmpm
 from ruamel.yaml import YAML
+from test_engines import _conda, needs_conda_build
 
 from pmpm.engines.base import BuildRequest, PlannedBuild
 from pmpm.engines.external import CondaBuild
@@ -105,18 +106,8 @@ def test_the_gate_s_run_requirement_solves_for_every_name_with_the_override():
         assert not _solvable(f"__archspec 1.* {name}", archspec="some_other_cpu"), name
 
 
-def _conda_build() -> str | None:
-    import os
-    import shutil
-    import subprocess
-
-    conda = os.environ.get("CONDA_EXE") or shutil.which("conda")
-    found = conda and subprocess.run([conda, "build", "--version"], capture_output=True).returncode == 0
-    return conda if found else None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _conda_build(), reason="conda with conda-build is not on PATH; runs wherever it is installed")
+@needs_conda_build
 def test_conda_render_lists_each_gate_name_with_its_own_level(classic, tmp_path):
     """The check of issue 24 with the real tool: `conda render` of the rendered meta.yaml alone."""
     import shutil
@@ -124,7 +115,7 @@ def test_conda_render_lists_each_gate_name_with_its_own_level(classic, tmp_path)
 
     shutil.copytree(classic / microarch.GATE_PACKAGE, tmp_path / "gate")
     out = subprocess.run(
-        [_conda_build(), "render", str(tmp_path / "gate"), "-m", str(classic / "conda_build_config.yaml"), "--output"],
+        [_conda(), "render", str(tmp_path / "gate"), "-m", str(classic / "conda_build_config.yaml"), "--output"],
         capture_output=True,
         text=True,
         check=True,

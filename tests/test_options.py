@@ -86,6 +86,7 @@ def test_build_options_from_flat_keywords():
     assert options.channels == ChannelOptions(channel=Path("ch"))
     assert options.engine == EngineOptions(engine="conda-build")
     assert options.replace(force=False).settings == BuildSettings(jobs=3)
+    assert options.replace(state_dir=Path("elsewhere")).state_dir == Path("elsewhere")
     with pytest.raises(TypeError):
         BuildOptions.of(no_such_option=1)
 
