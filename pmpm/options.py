@@ -35,13 +35,17 @@ class Flag:
     negated: bool = False  # `--no-test` stores False into `test`
     minimum: int | None = None
     path: bool = False  # a filesystem path (made absolute for jobs and the replay key)
+    exists: bool = False  # a path that must exist (checked while parsing)
+    required: bool = False
+    hidden: bool = False  # internal: what each Slurm or CI job is told
+    nargs: int = 1
 
     @property
     def long(self) -> str:
         return self.names[-1]
 
 
-def _option(default: Any, *names: str, help: str, **flag: Any) -> Any:
+def option(default: Any, *names: str, help: str, **flag: Any) -> Any:
     return field(default=default, metadata={"flag": Flag(tuple(names), help, **flag)})
 
 
@@ -59,9 +63,9 @@ MIRROR_HELP = (
 class RecipeOptions:
     """What decides the recipes: variant overrides, extra configs, where sources come from."""
 
-    variants: tuple[str, ...] = _option((), "--variant", help=VARIANT_HELP, metavar="KEY=VALUE")
-    variant_configs: tuple[Path, ...] = _option((), "-m", "--variant-config", help=CONFIG_HELP, path=True)
-    source_mirror: str | None = _option(
+    variants: tuple[str, ...] = option((), "--variant", help=VARIANT_HELP, metavar="KEY=VALUE")
+    variant_configs: tuple[Path, ...] = option((), "-m", "--variant-config", help=CONFIG_HELP, path=True)
+    source_mirror: str | None = option(
         None, "--source-mirror", help=MIRROR_HELP, metavar="DIR|URL", envvar="PMPM_SOURCE_MIRROR"
     )
 
@@ -70,23 +74,23 @@ class RecipeOptions:
 class ChannelOptions:
     """Where packages are published and looked up."""
 
-    channel: Path = _option(
+    channel: Path = option(
         DEFAULT_CHANNEL,
         "--channel",
         path=True,
         help="The local channel: packages are published into it and it is searched first.",
     )
-    upstream: tuple[str, ...] = _option(
+    upstream: tuple[str, ...] = option(
         (),
         "-c",
         "--upstream",
         metavar="CHANNEL",
         help="Extra channel (name, URL or directory), searched after the local one. Repeatable.",
     )
-    override_channels: bool = _option(
+    override_channels: bool = option(
         False, "--override-channels", help="Ignore the stack's channels; use only the local channel and -c."
     )
-    offline: bool = _option(
+    offline: bool = option(
         False,
         "--offline",
         help="No network: only file:// channels and directories, and sources "
@@ -98,16 +102,16 @@ class ChannelOptions:
 class BuildSettings:
     """How the builds run."""
 
-    keep_going: bool = _option(False, "-k", "--keep-going", help="Continue past a failure; its dependents are skipped.")
-    jobs: int = _option(1, "-j", "--jobs", minimum=1, help="Build up to N independent packages at once.")
-    test: bool = _option(True, "--no-test", negated=True, help="Skip the recipes' tests.")
-    dirty: bool = _option(
+    keep_going: bool = option(False, "-k", "--keep-going", help="Continue past a failure; its dependents are skipped.")
+    jobs: int = option(1, "-j", "--jobs", minimum=1, help="Build up to N independent packages at once.")
+    test: bool = option(True, "--no-test", negated=True, help="Skip the recipes' tests.")
+    dirty: bool = option(
         False,
         "--dirty",
         help="Reuse each package's previous build tree: after a small source edit only what changed recompiles.",
     )
-    force: bool = _option(False, "--force", help="Rebuild packages even when they are up to date.")
-    ccache: bool = _option(
+    force: bool = option(False, "--force", help="Rebuild packages even when they are up to date.")
+    ccache: bool = option(
         True,
         "--no-ccache",
         negated=True,
@@ -121,7 +125,7 @@ class BuildSettings:
 class EngineOptions:
     """Who builds."""
 
-    engine: str = _option(
+    engine: str = option(
         "rattler-build",
         "--engine",
         choices=ENGINES,
@@ -129,7 +133,7 @@ class EngineOptions:
         "build`, from $CONDA_EXE or PATH) or rattler-build-exe (a rattler-build executable on "
         "PATH).",
     )
-    solver: str | None = _option(
+    solver: str | None = option(
         None,
         "--solver",
         choices=SOLVERS,

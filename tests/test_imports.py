@@ -23,7 +23,10 @@ STARTUP = {
     "pmpm.cli.envs",
     "pmpm.cli.legacy",
     "pmpm.cli.params",
+    "pmpm.api",  # its names load on first use
     "pmpm.options",
+    "pmpm.commands",
+    "pmpm.manual",
     "pmpm.errors",
     "pmpm.__main__",
 }

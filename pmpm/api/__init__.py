@@ -1,109 +1,82 @@
 """pmpm's Python API: one function per stage, each taking the previous stage's object.
 
     stack = load_stack("stack.yml")
-    variants = stack_variants(stack, overrides=["march=x86-64,x86-64-v3"])
+    variants = stack_variants(stack, RecipeOptions(variants=("march=x86-64,x86-64-v3",)))
     rendered = render_stack(stack, "recipes", variants)
     report = build(rendered.recipe_set(), BuildOptions.of(jobs=2))
-    create(summarize("stack.yml"), "./env", request_for(...))
+    create_stack_env("stack.yml", "./env")
 
 Data flows one way: variants are resolved once, recipes on disk are build's input, and the
 channel is the environment's. `recipe_set()` is what `pmpm build TARGETS` does with its
 arguments: it renders a stack, reads a rendered directory, or takes hand-written recipes.
+
+Every name is imported on first use: a command that replays its last result, or prints its
+help, must not pay for the engine, the solver, the stack model or the templates.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
-from ..builder.report import BuildReport, JobResult, Status
-from ..channel.local import LocalChannel
-from ..engines.registry import engine_for
-from ..errors import PmpmError
-from ..options import ENGINES, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
-from ..recipes.render import RecipeSet, Rendered, render_stack
-from ..variants.resolve import VariantSet
-from .building import build, install, remember_build
-from .recipe_sets import recipe_set, render_file, stack_variants
-from .remote import ci_workflow, slurm_status, submit_slurm, wait_slurm
-
-if TYPE_CHECKING:
-    from ..envs.environment import EnvironmentRequest, create, request_for
+if TYPE_CHECKING:  # what the names below are, for type checkers and readers
+    from ..builder.progress import reporter_for
+    from ..builder.report import BuildReport, JobResult, Replayed, Status
+    from ..channel.local import LocalChannel, index_channel
+    from ..engines.registry import engine_for
+    from ..envs.bundle import create_from_bundle
+    from ..envs.environment import EnvironmentRequest, channel_counts, create, request_for, run
     from ..envs.lock import Locked, read_lock, write_locks
+    from ..envs.pack import pack
     from ..envs.stack_env import bundle_stack, create_stack_env, lock_stack, target_prefix
     from ..envs.summary import StackSummary, summarize
+    from ..envs.verify import verify
+    from ..errors import PmpmError
     from ..executors.units import Invocation
+    from ..options import ENGINES, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
+    from ..recipes.mirror import fetch_sources, import_source
+    from ..recipes.render import RecipeSet, Rendered, render_stack
     from ..stack.load import load_stack
     from ..stack.model import Stack
+    from ..variants.resolve import VariantSet
+    from .building import build, install, remember_build
+    from .recipe_sets import recipe_set, render_file, stack_variants
+    from .remote import ci_workflow, slurm_status, submit_slurm, wait_slurm, write_ci_workflow
+    from .targets import build_targets, clean, submit_targets
 
-# Imported on first use: `pmpm build` of rendered recipes needs no stack model (pydantic), no
-# environment code and no Slurm, and every CLI start-up would pay for them.
-_LAZY = {
-    "load_stack": "stack.load",
-    "Stack": "stack.model",
-    "Invocation": "executors.units",
-    "EnvironmentRequest": "envs.environment",
-    "StackSummary": "envs.summary",
-    "create": "envs.environment",
-    "request_for": "envs.environment",
-    "summarize": "envs.summary",
-    "read_lock": "envs.lock",
-    "write_locks": "envs.lock",
-    "Locked": "envs.lock",
-    "create_stack_env": "envs.stack_env",
-    "lock_stack": "envs.stack_env",
-    "bundle_stack": "envs.stack_env",
-    "target_prefix": "envs.stack_env",
+_WHERE = {
+    "builder.progress": ["reporter_for"],
+    "builder.report": ["BuildReport", "JobResult", "Replayed", "Status"],
+    "channel.local": ["LocalChannel", "index_channel"],
+    "engines.registry": ["engine_for"],
+    "envs.bundle": ["create_from_bundle"],
+    "envs.environment": ["EnvironmentRequest", "channel_counts", "create", "request_for", "run"],
+    "envs.lock": ["Locked", "read_lock", "write_locks"],
+    "envs.pack": ["pack"],
+    "envs.stack_env": ["bundle_stack", "create_stack_env", "lock_stack", "target_prefix"],
+    "envs.summary": ["StackSummary", "summarize"],
+    "envs.verify": ["verify"],
+    "errors": ["PmpmError"],
+    "executors.units": ["Invocation"],
+    "options": ["ENGINES", "BuildOptions", "BuildSettings", "ChannelOptions", "EngineOptions", "RecipeOptions"],
+    "recipes.mirror": ["fetch_sources", "import_source"],
+    "recipes.render": ["RecipeSet", "Rendered", "render_stack"],
+    "stack.load": ["load_stack"],
+    "stack.model": ["Stack"],
+    "variants.resolve": ["VariantSet"],
+    "api.building": ["build", "install", "remember_build"],
+    "api.recipe_sets": ["recipe_set", "render_file", "stack_variants"],
+    "api.remote": ["ci_workflow", "slurm_status", "submit_slurm", "wait_slurm", "write_ci_workflow"],
+    "api.targets": ["build_targets", "clean", "submit_targets"],
 }
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"pmpm.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    "load_stack",
-    "Stack",
-    "stack_variants",
-    "VariantSet",
-    "render_stack",
-    "render_file",
-    "Rendered",
-    "RecipeSet",
-    "recipe_set",
-    "build",
-    "BuildOptions",
-    "RecipeOptions",
-    "ChannelOptions",
-    "BuildSettings",
-    "EngineOptions",
-    "BuildReport",
-    "JobResult",
-    "Status",
-    "ENGINES",
-    "engine_for",
-    "LocalChannel",
-    "summarize",
-    "StackSummary",
-    "request_for",
-    "EnvironmentRequest",
-    "create",
-    "create_stack_env",
-    "lock_stack",
-    "bundle_stack",
-    "target_prefix",
-    "write_locks",
-    "read_lock",
-    "Locked",
-    "PmpmError",
-    "install",
-    "Invocation",
-    "submit_slurm",
-    "wait_slurm",
-    "slurm_status",
-    "ci_workflow",
-    "remember_build",
-]
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pmpm.{_MODULE_OF[name]}"), name)
+    globals()[name] = value  # once: the next access is a plain attribute
+    return value

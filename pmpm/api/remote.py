@@ -10,6 +10,7 @@ from ..builder.plan import plan
 from ..builder.report import BuildReport, JobResult, Reporter, Status
 from ..channel.layout import search_order
 from ..channel.local import LocalChannel
+from ..files import atomic_write
 from ..options import DEFAULT_RECIPES, BuildOptions, RecipeOptions
 from ..recipes.render import RecipeSet, render_stack
 from ..state import StateDir
@@ -123,3 +124,20 @@ def ci_workflow(
     options = BuildOptions.of(channel=Path(ci.CHANNEL))
     invocation = Invocation((Path(stack_path),), recipes, options, absolute=False)
     return ci.render(units, invocation, provider, stack.name, install)
+
+
+def write_ci_workflow(
+    stack_path: Path,
+    provider: str,
+    recipes: RecipeOptions = RecipeOptions(),
+    *,
+    install: str = "python -m pip install pmpm",
+    output: Path | None = None,
+) -> Path:
+    """`pmpm ci`'s file: the workflow written to `output` (default: where the provider looks)."""
+    from ..executors.ci import DEFAULT_OUTPUT
+
+    target = Path(output or DEFAULT_OUTPUT[provider])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, ci_workflow(stack_path, provider, recipes, install=install))
+    return target

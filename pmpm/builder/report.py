@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import BuildFailed
-from .plan import Job
+
+if TYPE_CHECKING:  # a report is read without the planner (and its engine) loaded: the no-op replay
+    from .plan import Job
 
 
 class Status(str, enum.Enum):
@@ -72,6 +74,20 @@ class BuildReport:
             logs = next((r.log.parent for r in failed if r.log), None)
             where = f"logs: {logs}" if logs else failed[0].message.splitlines()[0]
             raise BuildFailed(f"{len(failed)} build(s) failed: {names} ({where})")
+
+
+@dataclass
+class Replayed:
+    """A no-op `pmpm build`: the previous run's report (its JSON), every package up to date."""
+
+    report: dict
+    ok: bool = True
+
+    def to_json(self) -> dict:
+        return self.report
+
+    def raise_for_failures(self) -> None:
+        pass
 
 
 class Reporter(Protocol):

@@ -327,3 +327,10 @@ class LocalChannel:
                 error = exc if isinstance(exc, OSError) else OSError(errno.ENOSPC, "No space left on device")
                 raise self._os_error(error, "writing repodata.json") from None
             raise ChannelError(f"{self.path}: indexing failed: {first_line(exc)}") from None
+
+
+def index_channel(path: Path) -> int:
+    """`pmpm index`: (re-)index a channel directory after files were copied in; its package count."""
+    channel = LocalChannel(path)
+    channel.ensure()
+    return len(channel.packages())

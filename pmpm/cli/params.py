@@ -1,4 +1,5 @@
-"""click options derived from the declarations in `pmpm.options`: the only place they are spelled."""
+"""click options derived from the declarations in `pmpm.options` and `pmpm.commands`: the only
+place they are spelled."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def declared(*groups: type) -> Callable:
 
 
 def _click_option(name: str, default: Any, flag: Flag) -> Callable:
-    common: dict[str, Any] = {"help": flag.help}
+    common: dict[str, Any] = {"help": flag.help, "hidden": flag.hidden, "required": flag.required}
     if flag.metavar:
         common["metavar"] = flag.metavar
     if flag.negated:
@@ -32,19 +33,19 @@ def _click_option(name: str, default: Any, flag: Flag) -> Callable:
         return click.option(*flag.names, name, is_flag=True, **common)
     if flag.envvar:
         common["envvar"] = flag.envvar
-    kind: Any = (
-        click.Choice(flag.choices)
-        if flag.choices
-        else click.Path(path_type=Path)
-        if flag.path
-        else click.IntRange(flag.minimum)
-        if flag.minimum is not None
-        else None
-    )
+    common["type"] = _kind(flag)
     if isinstance(default, tuple):
-        return click.option(*flag.names, name, multiple=True, type=kind, **common)
-    shown = default is not None
-    return click.option(*flag.names, name, type=kind, default=default, show_default=shown, **common)
+        return click.option(*flag.names, name, multiple=True, default=default, show_default=bool(default), **common)
+    shown = default is not None and not flag.hidden
+    return click.option(*flag.names, name, default=default, show_default=shown, nargs=flag.nargs, **common)
+
+
+def _kind(flag: Flag) -> Any:
+    if flag.choices:
+        return click.Choice(flag.choices)
+    if flag.path:
+        return click.Path(path_type=Path, exists=flag.exists)
+    return click.IntRange(flag.minimum) if flag.minimum is not None else None
 
 
 def take(group: type, params: dict[str, Any]) -> Any:

@@ -49,6 +49,19 @@ class Submitted:
     log: str  # the job's stdout/stderr: pmpm's progress and, on failure, the build log's tail
     script: str
 
+    def to_json(self, state: "JobState | None") -> dict:
+        """What `pmpm status --json` shows of this job, with its current state."""
+        return {
+            "id": self.id,
+            "unit": self.key,
+            "package": self.name,
+            "variant": self.pins,
+            "after": self.after,
+            "state": state.state if state else "UNKNOWN",
+            "reason": state.reason if state else "",
+            "log": self.log,
+        }
+
 
 @dataclass
 class JobState:

@@ -24,6 +24,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from filelock import FileLock
 
@@ -178,6 +179,23 @@ class MirrorDir:
         key = f"git {url}@{rev}"
         self.add_file(key, file, git=url, rev=rev, imported=file.name)
         return key
+
+
+def fetch_sources(stack_path: Path, to: Path) -> Iterator[tuple[str, str, bool]]:
+    """`pmpm fetch STACK`: every remote source of the stack into the mirror `to`, one at a time;
+    yields (package, source described, whether it was new)."""
+    from ..stack.load import load_stack  # the stack model (pydantic) only when a stack is fetched
+
+    mirror = MirrorDir(to)
+    for package in load_stack(stack_path).packages:
+        key, new = mirror.fetch(package.source, package.name)
+        if key:
+            yield package.name, describe(key), new
+
+
+def import_source(to: Path, url_at_rev: str, file: Path) -> str:
+    """`pmpm fetch --add URL[@REV] FILE` into the mirror `to`; the source described."""
+    return describe(MirrorDir(to).import_archive(url_at_rev, Path(file)))
 
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tar", ".zip")

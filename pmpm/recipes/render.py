@@ -98,6 +98,14 @@ class Rendered:
     gates: list[Path] = field(default_factory=list)
     extra_files: list[Path] = field(default_factory=list)
 
+    def to_json(self) -> dict:
+        return {
+            "output": str(self.output_dir),
+            "order": self.order,
+            "recipes": {name: str(path) for name, path in self.recipes.items()},
+            "variants": self.variants.combinations(),
+        }
+
     def recipe_set(self) -> RecipeSet:
         return RecipeSet(
             [*self.gates, *(self.recipes[name] for name in self.order)],

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
-from ..builder.plan import Job
-from ..builder.report import JobResult, Status
 from ..variants.microarch import GATE_PACKAGE
+from .plan import Job
+from .report import JobResult, Status
 
 STYLE = {Status.BUILT: "green", Status.UP_TO_DATE: "cyan", Status.FAILED: "bold red", Status.SKIPPED: "yellow"}
 DONE = (Status.BUILT, Status.UP_TO_DATE)
