@@ -251,3 +251,53 @@ def test_build_leaves_nothing_outside_its_outputs_and_create_never_writes_into_t
     )
     assert failed.returncode != 0
     assert _tree(tmp_path / "local-channel") == channel  # both creates only read the channel
+
+
+def _lock_consumer(tmp_path: Path, channel: str) -> tuple[Path, str]:
+    """A stack of kern-cli from `channel`, locked; returns the lock and kern-cli's locked sha256."""
+    from rattler import LockFile
+
+    (tmp_path / "consumer.yml").write_text(f"name: consumer\nchannels: [{channel}]\ndependencies: [kern-cli]\n")
+    pmpm("lock", "consumer.yml", cwd=tmp_path, env={"CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"})
+    lock = tmp_path / "consumer.lock"
+    env = LockFile.from_path(lock).default_environment()
+    records = env.conda_repodata_records_for_platform(next(p for p in env.platforms() if p.name == "linux-64"))
+    return lock, next(r.sha256.hex() for r in records if r.name.normalized == "kern-cli")
+
+
+@pytest.mark.parametrize("where", ["file", "http"])
+def test_create_locked_refuses_a_package_whose_sha256_is_not_the_locks(three_levels, served, tmp_path, where):
+    channel = (three_levels / "local-channel").as_uri() if where == "file" else served
+    lock, sha = _lock_consumer(tmp_path, channel)
+    forged = "0" * 64
+    lock.write_text(lock.read_text().replace(sha, forged))
+    prefix = tmp_path / "env"
+    proc = pmpm("create", "consumer.yml", "-p", prefix, "--locked", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "kern-cli-0.1.0-" in proc.stderr and f"the lock says sha256 {forged}" in proc.stderr, proc.stderr
+    assert f"has {sha}" in proc.stderr, proc.stderr
+    assert not prefix.exists()  # refused before anything was linked
+
+
+def test_create_locked_refuses_a_channel_file_replaced_after_locking(three_levels, tmp_path):
+    """The channel's file and its repodata replaced consistently: the channel agrees with itself,
+    not with the lock."""
+    import zipfile
+
+    channel = tmp_path / "channel"
+    shutil.copytree(three_levels / "local-channel", channel)
+    lock, sha = _lock_consumer(tmp_path, channel.as_uri())
+    original = next(channel.glob("linux-64/kern-cli-*_x86_64_v3_*.conda"))
+    replaced = tmp_path / original.name
+    with zipfile.ZipFile(original) as old, zipfile.ZipFile(replaced, "w") as new:
+        for item in old.infolist():
+            new.writestr(item, old.read(item))
+        new.writestr("metadata-extra.txt", "not what was locked\n")
+    shutil.copyfile(replaced, original)
+    pmpm("index", channel, cwd=tmp_path)
+    proc = pmpm("create", "consumer.yml", "-p", tmp_path / "env", "--locked", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and f"the lock says sha256 {sha}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "env").exists()
+    proc = pmpm("create", "consumer.yml", "-p", tmp_path / "solved", cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr  # solved afresh, the channel's own file is what it says it is

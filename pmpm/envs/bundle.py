@@ -13,24 +13,19 @@ from DIR/wheels (`pip --no-index`), touching no channel and no index.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rattler.networking import Client
-from rattler.package_streaming import download_to_path
-
 from ..channel.index import index_fs
 from ..channel.layout import SUBDIRS
-from ..errors import ChannelError, SolveError, UsageError, first_line
+from ..errors import ChannelError, SolveError, UsageError
 from ..files import sha256_file
+from . import verified
 from .lock import Locked, read_lock, sha256_explicit_path
 
 CHANNEL, WHEELS = "channel", "wheels"
@@ -80,28 +75,7 @@ def write_bundle(
 
 def _fetch_package(record, target: Path, report: BundleReport) -> None:
     """A package archive into the bundle, from its channel (a file:// path or a URL), sha256-checked."""
-    sha256 = record.sha256.hex()
-    if _present(target, sha256):
-        report.kept.append(target.name)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part")
-    url = record.url
-    try:
-        if url.startswith("file:"):
-            shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), tmp)
-        else:
-            asyncio.run(download_to_path(Client(), url, tmp))
-    except Exception as exc:  # OSError, rattler's network errors
-        tmp.unlink(missing_ok=True)
-        raise ChannelError(f"{url}: cannot fetch for the bundle: {first_line(exc)}") from None
-    if sha256_file(tmp) != sha256:
-        tmp.unlink()
-        raise ChannelError(
-            f"{url}: sha256 differs from the lock's (the channel changed since locking; run `pmpm lock`)"
-        )
-    os.replace(tmp, target)
-    report.fetched.append(target.name)
+    (report.fetched if verified.fetch(record, target) else report.kept).append(target.name)
 
 
 def _download_wheels(wheels: list, wheelhouse: Path, python_version: str | None) -> None:

@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..options import ChannelOptions
 from .environment import EnvironmentRequest, create, request_for, solve_request
 from .summary import StackSummary, summarize
+from .verified import verified
 
 ENV_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
@@ -72,7 +73,7 @@ def create_stack_env(
         done = create(
             summary,
             prefix,
-            records=frozen.records,
+            records=verified(frozen.records),  # the lock's hashes are the authority, checked before linking
             wheels=frozen.wheels,
             command=f"pmpm create {stack_path} --locked",
             force=force,
