@@ -159,6 +159,9 @@ class Packing:
 class Verifying:
     prefix: Path = option(None, "-p", "--prefix", path=True, required=True, help=PREFIX_HELP)
     lock_file: Path = option(None, "--lock", path=True, required=True, help="The lock file.")
+    strict: bool = option(
+        False, "--strict", help="Files in bin/, lib/ or include/ that no package installed make it differ too."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -111,7 +111,8 @@ Unpack it anywhere and run bin/conda-unpack (a python script) to rewrite the pre
 
 Conda packages must match the lock by name, version, build and sha256, pip packages
 by name and version; every installed file must have the hash its package recorded.
-Exit 1 with one line per difference otherwise.
+Exit 1 with one line per difference otherwise. Files in bin/, lib/ and include/ that no
+package installed are listed as `unowned:` (bytecode caches aside); --strict fails on them.
 """,
     "run": """Run COMMAND inside an environment, activated (PATH, CONDA_PREFIX, activate.d scripts).
 

@@ -171,7 +171,15 @@ def test_create_locked_installs_locked_wheels_with_hash_checking(python_channel,
     pmpm("lock", stack, cwd=tmp_path)
     prefix = tmp_path / "env"
     pmpm("create", stack, "-p", prefix, "--locked", cwd=tmp_path)
-    assert "matches" in pmpm("verify", "-p", prefix, "--lock", tmp_path / "offline.lock", cwd=tmp_path).stdout
+    lock = ["--lock", tmp_path / "offline.lock"]
+    clean = pmpm("verify", "-p", prefix, *lock, "--strict", cwd=tmp_path).stdout  # python, pip and six: all owned
+    assert "matches" in clean and "unowned" not in clean, clean
+    (prefix / "bin" / "python3-helper").write_text("#!/bin/sh\necho planted\n")
+    stray = pmpm("verify", "-p", prefix, *lock, cwd=tmp_path).stdout
+    assert "unowned: bin/python3-helper" in stray and "matches" in stray and "1 unowned" in stray, stray
+    proc = pmpm("verify", "-p", prefix, *lock, "--strict", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "unowned: bin/python3-helper" in proc.stdout, proc.stdout
+    (prefix / "bin" / "python3-helper").unlink()
     six_file = Path(
         subprocess.run(
             [prefix / "bin" / "python", "-c", "import six; print(six.__file__)"],

@@ -80,12 +80,13 @@ def pack(prefix: Path, output: Path, force: bool) -> None:
 
 @cli.command(help=MANUAL["verify"])
 @declared(Verifying)
-def verify(prefix: Path, lock_file: Path) -> None:
-    report = api.verify(prefix, lock_file)
-    if report.ok:
-        return click.echo(f"{prefix} matches {lock_file}")
+def verify(prefix: Path, lock_file: Path, strict: bool) -> None:
+    report = api.verify(prefix, lock_file, strict=strict)
     for line in report.lines():
         click.echo(line)
+    if report.ok:
+        stray = f" ({len(report.unowned)} unowned file(s); --strict makes them an error)" if report.unowned else ""
+        return click.echo(f"{prefix} matches {lock_file}{stray}")
     click.echo(f"{prefix} does not match {lock_file}", err=True)
     sys.exit(1)
 
