@@ -57,6 +57,17 @@ def _check_spec(spec: str) -> str:
 
 
 Spec = Annotated[str, AfterValidator(_check_spec)]
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(value: str) -> str:  # in a job script, `partition: "short\n#SBATCH ..."` would add directives
+    if found := CONTROL_RE.search(value):
+        why = "a value that reaches a command line or a job script must be one line of printable text"
+        raise ValueError(f"{value!r} contains the control character {found.group()!r}; {why}")
+    return value
+
+
+Line = Annotated[str, AfterValidator(_one_line)]
 
 
 class NumberVersion(ValueError):
@@ -121,11 +132,11 @@ class Package(_Model):
     version: str
     source: Source
     kind: Kind
-    cmake_args: list[str] = []
-    meson_args: list[str] = []
-    configure_args: list[str] = []
-    make_args: list[str] = []
-    pip_args: list[str] = []
+    cmake_args: list[Line] = []
+    meson_args: list[Line] = []
+    configure_args: list[Line] = []
+    make_args: list[Line] = []
+    pip_args: list[Line] = []
     script: list[str] = []
     requirements: Requirements = Requirements()
     depends: list[str] = []
@@ -135,7 +146,7 @@ class Package(_Model):
     noarch: Literal["python", "generic"] | None = None
     run_exports: bool = True
     compilers: list[Literal["c", "cxx", "fortran", "cuda", "rust", "go"]] = ["c", "cxx"]
-    env: dict[str, str] = {}
+    env: dict[str, Line] = {}
     entry_points: list[str] = []
 
     @field_validator("name")
@@ -205,13 +216,13 @@ class PipSection(_Model):
 class SlurmTarget(_Model):
     """Where one CPU target's Slurm jobs run (`_pmpm.slurm.<march>`); `--sbatch-arg` adds anything else."""
 
-    constraint: str | None = None
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    time: str | None = None
+    constraint: Line | None = None
+    partition: Line | None = None
+    account: Line | None = None
+    qos: Line | None = None
+    time: Line | None = None
     cpus_per_task: int | None = Field(None, alias="cpus-per-task", ge=1)
-    mem: str | None = None
+    mem: Line | None = None
 
     def sbatch_args(self) -> list[str]:
         return [f"--{name.replace('_', '-')}={value}" for name, value in self.model_dump().items() if value is not None]
@@ -239,6 +250,11 @@ class PmpmSection(_Model):
                     f"variant {key!r} must be a value or a list of values, got {type_word(value)} "
                     f"(write {key}: VALUE or {key}: [VALUE, ...])",
                 )
+            for text in (v for v in values if isinstance(v, str)):  # values reach build scripts as flags
+                try:
+                    _one_line(text)
+                except ValueError as exc:
+                    raise FieldError(key, f"variant {key!r}: {exc}") from None
         return variants
 
     @field_validator("slurm")
