@@ -86,6 +86,10 @@ class SolveError(PmpmError):
     """An environment cannot be solved or installed."""
 
 
+class NetworkTimeout(SolveError):
+    """A channel or index gave no answer within the network timeout (see `pmpm.network`)."""
+
+
 class ExecutorError(PmpmError):
     """An outside scheduler (Slurm) refused or cannot be reached; its own one-line message."""
 

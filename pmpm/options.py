@@ -85,7 +85,8 @@ class ChannelOptions:
         "-c",
         "--upstream",
         metavar="CHANNEL",
-        help="Extra channel (name, URL or directory), searched after the local one. Repeatable.",
+        help="Extra channel (name, URL or directory), searched after the local one. Repeatable. A channel, "
+        "index or source that gives no answer for $PMPM_NETWORK_TIMEOUT seconds (default 60) fails the run.",
     )
     override_channels: bool = option(
         False, "--override-channels", help="Ignore the stack's channels; use only the local channel and -c."

@@ -76,10 +76,12 @@ def resolved_environment(specs: list[str], channels: list[str]) -> list[str]:
     if not specs:
         return []
     from ..envs.solve import solve
-    from ..errors import SolveError
+    from ..errors import NetworkTimeout, SolveError
 
     try:
         records = solve(specs, channels)
+    except NetworkTimeout:
+        raise  # the engine would wait on the same channel, unbounded: fail the build now
     except SolveError as exc:
         return [f"unresolved: {exc}"]
     return [f"{r.name.normalized}-{r.version}-{r.build} {(r.sha256 or b'').hex()}" for r in records]

@@ -96,5 +96,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       pmpm render stack.yml                  # recipes + conda_build_config.yaml in ./recipes
       pmpm build --variant march=znver3      # build them into ./local-channel
       pmpm create stack.yml -p ./env         # the final environment
+
+    Network reads give up after PMPM_NETWORK_TIMEOUT seconds without an answer
+    (default 60), retried up to 3 times for transient errors.
     """
     ctx.obj = {"debug": debug}

@@ -66,6 +66,7 @@ class Cause(enum.Enum):
 
     RESOLVE = "resolve"  # the build/host/test requirements cannot be solved
     DOWNLOAD = "download"  # a source could not be fetched
+    TIMEOUT = "timeout"  # a source gave no answer within the network timeout (already said in full)
     SCRIPT = "script"  # the build script failed
     TEST = "test"  # the package's tests failed
     ENGINE = "engine"  # anything else the engine reports

@@ -12,7 +12,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import EngineError
 from ..variants.cbc import job_config
@@ -21,15 +21,21 @@ from ..variants.microarch import GATE_NAME_KEY, GATE_PACKAGE
 from .base import BuildLog, BuildRequest, Cause, EngineFailure, PlannedBuild
 from .rattler import packages_in
 
-PHASE, ERROR, DONE = "\x1epmpm-phase ", "\x1epmpm-error ", "\x1epmpm-done "
+PHASE, ERROR, DONE, ALIVE = "\x1epmpm-phase ", "\x1epmpm-error ", "\x1epmpm-done ", "\x1epmpm-alive"
 
 
-def relay(lines: Iterator[str], log: BuildLog) -> tuple[EngineFailure | None, int | None]:
-    """Copy a child's output into the log until it ends or reports a job done.
-    Returns the error it reported (if any) and the job's exit code (None: the output ended)."""
+def relay(
+    lines: Iterator[str], log: BuildLog, seen: Callable[[str], None] | None = None
+) -> tuple[EngineFailure | None, int | None]:
+    """Copy a child's output into the log until it ends or reports a job done; `seen` watches
+    every line. Returns the error it reported (if any) and the job's exit code (None: the output ended)."""
     error = None
     for line in lines:
         line = line.rstrip("\n")
+        if seen is not None:
+            seen(line)
+        if line == ALIVE:
+            continue
         if line.startswith(PHASE):  # pmpm's own worker reports phases and errors in-band
             log.phase(line[len(PHASE) :])
         elif line.startswith(ERROR):

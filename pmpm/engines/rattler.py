@@ -67,7 +67,9 @@ class _Callback:
         pass
 
     def on_download_progress(self, event) -> None:
-        pass
+        alive = getattr(self.log, "alive", None)  # a worker's log watches source downloads for stalls
+        if alive is not None:
+            alive()
 
     def on_download_complete(self, event) -> None:
         pass

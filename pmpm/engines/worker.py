@@ -15,12 +15,14 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+from .. import network
 from ..errors import RecipeError
 from ..runtime import RUNTIME
-from .base import BuildLog, BuildRequest, EngineFailure, PlannedBuild, plan_recipe
-from .external import DONE, PHASE, relay, report_failure, stop
+from .base import BuildLog, BuildRequest, Cause, EngineFailure, PlannedBuild, plan_recipe
+from .external import ALIVE, DONE, PHASE, relay, report_failure, stop
 from .rattler import RattlerBuild, packages_in
 
 
@@ -46,14 +48,21 @@ class _WorkerProcess:
         finally:
             os.close(read)
 
-    def run(self, job_file: Path, log: BuildLog) -> None:
+    def run(self, job_file: Path, log: BuildLog, downloads: Path) -> None:
         try:
             os.write(self.jobs, f"{job_file}\n".encode())
         except OSError:  # it died between jobs: its output ends at once, reported below
             pass
-        error, code = relay(self.proc.stdout, log)
+        watch = _StallWatch(self.proc, downloads)
+        watch.start()
+        try:
+            error, code = relay(self.proc.stdout, log, seen=watch.saw)
+        finally:
+            watch.done = True
         if code is None:
             code = self.proc.wait()
+            if watch.stalled:
+                raise EngineFailure(f"url source {network.waited(watch.stalled)}", Cause.TIMEOUT)
             raise error or EngineFailure(f"the build worker (python -m pmpm.engines.worker) exited with code {code}")
         if code:
             raise error or EngineFailure(
@@ -73,6 +82,47 @@ class _WorkerProcess:
         except subprocess.TimeoutExpired:
             stop(self.proc)
         self.proc.stdout.close()
+
+
+class _StallWatch(threading.Thread):
+    """rattler-build's own client waits on a source URL without limit: a server that accepts and
+    never answers would hold the build for ever. From the worker's "Downloading from: URL" to its
+    next sign of life (a line, a progress mark, or the download growing in the engine's source
+    cache: rattler-build reports no progress for url sources), at most the network timeout may
+    pass; then the worker and its download are stopped, and the job fails as a download that timed
+    out. Build scripts are never watched: a compile may be silent for long."""
+
+    MARK = "Downloading from: "
+
+    def __init__(self, proc: subprocess.Popen, downloads: Path):
+        super().__init__(daemon=True)
+        self.proc, self.downloads, self.limit = proc, downloads, network.timeout()
+        self.size = -1
+        self.url: str | None = None
+        self.since = time.monotonic()
+        self.done = False
+        self.stalled: str | None = None
+
+    def saw(self, line: str) -> None:
+        if line != ALIVE:
+            self.url = line[len(self.MARK) :].strip() if line.startswith(self.MARK) else None
+        self.since = time.monotonic()
+
+    def run(self) -> None:
+        while not self.done:
+            time.sleep(0.25)
+            if self.url and (size := self._downloaded()) != self.size:
+                self.size, self.since = size, time.monotonic()
+            if self.url and time.monotonic() - self.since > self.limit:
+                self.stalled = self.url
+                stop(self.proc)
+                return
+
+    def _downloaded(self) -> int:
+        try:
+            return sum(entry.stat().st_size for entry in os.scandir(self.downloads) if entry.is_file())
+        except OSError:
+            return 0
 
 
 class RattlerBuildWorker:
@@ -117,7 +167,7 @@ class RattlerBuildWorker:
         log.write("$ " + shlex.join([sys.executable, "-m", "pmpm.engines.worker", str(job_file)]))
         worker = self._take()
         try:
-            worker.run(job_file, log)
+            worker.run(job_file, log, request.output_dir / "src_cache")  # where rattler-build downloads sources
         except EngineFailure:
             self._retire(worker)  # a failed job may leave anything behind: the next one gets a new child
             raise
@@ -181,10 +231,18 @@ def _worker_job_path(request: BuildRequest) -> Path:
 
 
 class _PrintLog:
-    """A worker's BuildLog: lines to stdout, phases marked for the parent."""
+    """A worker's BuildLog: lines to stdout, phases and download progress marked for the parent."""
+
+    def __init__(self):
+        self.last_alive = 0.0
 
     def write(self, line: str) -> None:
         print(line, flush=True)
+
+    def alive(self) -> None:
+        if time.monotonic() - self.last_alive >= 1:  # a sign of life, not a line per chunk
+            self.last_alive = time.monotonic()
+            print(ALIVE, flush=True)
 
     def phase(self, text: str) -> None:
         print(PHASE + text, flush=True)

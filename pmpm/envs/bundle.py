@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import network
 from ..channel.index import index_fs
 from ..channel.layout import SUBDIRS
 from ..errors import ChannelError, SolveError, UsageError
@@ -93,6 +94,7 @@ def _download_wheels(wheels: list, wheelhouse: Path, python_version: str | None)
                 "-m",
                 "pip",
                 "download",
+                *network.pip_args(),
                 "--no-input",
                 "--quiet",
                 "--no-deps",

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Sequence
 import rattler
 from rattler import MatchSpec
 
-from .. import __version__, user_cache
+from .. import __version__, network, user_cache
 from ..channel.layout import PLATFORM, search_order
 from ..channel.local import LocalChannel
 from ..errors import SolveError, UsageError, first_line
 from ..order import spec_name
-from .solve import solve
+from .solve import _url_in, solve
 from .summary import StackSummary
 
 if TYPE_CHECKING:
@@ -70,9 +70,12 @@ def install(
                 cache_dir=cache,
                 show_progress=False,
                 requested_specs=[MatchSpec(s)._match_spec for s in specs],
+                client=network.rattler_client(max((r.size or 0 for r in records), default=0)),
             )
         )
     except Exception as exc:  # rattler's install/link errors
+        if network.timed_out(str(exc)):
+            raise SolveError(f"{prefix}: install failed: {network.waited(_url_in(exc))}") from None
         raise SolveError(f"{prefix}: install failed: {first_line(exc)}") from None
     _write_history(prefix, records, specs, command)
     marker.unlink(missing_ok=True)
@@ -256,12 +259,14 @@ def pip_install(prefix: Path, requirements: Sequence[str]) -> None:
             f"{prefix}: the stack has a pip: list but the environment has no python (add python and pip to dependencies)"
         )
     proc = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-input", *requirements],
+        [str(python), "-m", "pip", "install", "--no-input", *network.pip_args(), *requirements],
         env=activated_environment(prefix),
         capture_output=True,
         text=True,
     )
     if proc.returncode:
+        if waited := network.pip_timed_out(proc.stderr):
+            raise SolveError(f"{prefix}: pip install {' '.join(requirements)}: {waited}")
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         raise SolveError(f"{prefix}: pip install {' '.join(requirements)} failed:\n{tail}")
 
@@ -284,6 +289,7 @@ def pip_install_locked(prefix: Path, wheels: Sequence, wheelhouse: Path | None =
             "pip",
             "install",
             "--no-input",
+            *network.pip_args(),
             "--no-deps",
             "--require-hashes",
             "--only-binary",

@@ -32,6 +32,7 @@ from typing import Sequence
 
 from rattler import LockChannel, LockFile, LockPlatform
 
+from .. import network
 from ..channel.layout import PLATFORM
 from ..errors import SolveError, UsageError, first_line
 from ..files import atomic_write, replacing
@@ -149,6 +150,7 @@ def resolve_pip(
                 "-m",
                 "pip",
                 "install",
+                *network.pip_args(),
                 "--dry-run",
                 "--ignore-installed",
                 "--quiet",
@@ -168,6 +170,8 @@ def resolve_pip(
             text=True,
         )
         if proc.returncode:
+            if waited := network.pip_timed_out(proc.stderr):
+                raise SolveError(f"pip cannot resolve {' '.join(requirements)}: {waited}")
             tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
             raise SolveError(
                 f"pip cannot resolve {' '.join(requirements)} to wheels for python {python_version} "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -33,8 +34,9 @@ from rattler import (
 )
 from rattler.exceptions import GatewayError, InvalidMatchSpecError, SolverError
 
+from .. import network
 from ..channel.layout import PLATFORM, channel_url
-from ..errors import SolveError, first_line
+from ..errors import NetworkTimeout, SolveError, first_line
 
 
 def virtual_packages(archspec: str | None = None, platform: str = PLATFORM) -> list:
@@ -111,15 +113,27 @@ def solve(
             rattler.solve(
                 urls,
                 parsed,
-                gateway=Gateway(),
+                gateway=Gateway(client=network.rattler_client()),
                 platforms=[platform, "noarch"],
                 virtual_packages=virtual_packages(archspec, platform),
             )
         )
     except GatewayError as exc:
-        raise SolveError(f"cannot read channel: {first_line(exc)} (check the URL or path, or use --offline)") from None
+        if network.timed_out(str(exc)):
+            raise NetworkTimeout(f"cannot read channel: {network.waited(_url_in(exc) or ', '.join(urls))}") from None
+        cause = str(exc).strip().splitlines()[-1].removeprefix("Caused by:").strip()  # the innermost, past retries
+        where = _url_in(exc) or ", ".join(urls)
+        raise SolveError(
+            f"cannot read channel {where}: {cause} (check the URL or path, the network or proxy; "
+            "or use --override-channels / --offline)"
+        ) from None
     except SolverError as exc:
         raise SolveError(f"the environment cannot be solved:\n{_solver_message(exc)}") from None
+
+
+def _url_in(exc: Exception) -> str | None:
+    found = re.search(r"for url \((\S+?)\)", str(exc))
+    return found.group(1) if found else None
 
 
 def _solver_message(exc: SolverError) -> str:

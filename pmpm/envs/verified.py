@@ -16,10 +16,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from rattler.networking import Client
 from rattler.package_streaming import download_to_path
 
-from .. import user_cache
+from .. import network, user_cache
 from ..errors import ChannelError, first_line
 from ..files import replacing, sha256_file
 
@@ -61,9 +60,10 @@ def fetch(record, target: Path) -> bool:
             if local is not None:
                 shutil.copyfile(local, part)
             else:
-                asyncio.run(download_to_path(Client(), record.url, part))
+                asyncio.run(download_to_path(network.rattler_client(record.size or 0), record.url, part))
         except Exception as exc:  # OSError, rattler's network errors
-            raise ChannelError(f"{record.url}: cannot fetch {_label(record)}: {first_line(exc)}") from None
+            why = network.waited(record.url) if network.timed_out(str(exc)) else f"{record.url}: {first_line(exc)}"
+            raise ChannelError(f"cannot fetch {_label(record)}: {why}") from None
         check(record, part)
     return True
 

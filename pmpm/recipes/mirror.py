@@ -28,6 +28,7 @@ from typing import Iterator
 
 from filelock import FileLock
 
+from .. import network
 from ..errors import SourceError
 from ..files import atomic_copy, atomic_write, sha256_file
 
@@ -71,7 +72,7 @@ class Mirror:
     def index(self) -> dict[str, dict]:
         url = f"{self.base_url}/{INDEX}"
         try:
-            with urllib.request.urlopen(url, timeout=60) as response:
+            with urllib.request.urlopen(url, timeout=network.timeout()) as response:
                 return json.loads(response.read())
         except (OSError, ValueError) as exc:
             reason = (
@@ -234,7 +235,7 @@ def _download(url: str, tmp: Path) -> Path:
     name = Path(urllib.parse.urlparse(url).path).name or "source"
     target = tmp / name
     try:
-        with urllib.request.urlopen(url, timeout=300) as response, open(target, "wb") as out:
+        with urllib.request.urlopen(url, timeout=network.timeout()) as response, open(target, "wb") as out:
             shutil.copyfileobj(response, out)
     except OSError as exc:
         raise SourceError(f"url source {url}: cannot download: {exc}") from None

@@ -21,8 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import user_cache
-from ..errors import StackError
+from .. import network, user_cache
+from ..errors import NetworkTimeout, StackError
 from ..files import atomic_write, sha256_file
 
 _FIX_INDEX = "check the name and version, and which index pip uses: pip config list"
@@ -92,6 +92,7 @@ def _download(store: Path, requirement: str) -> Sdist:
                 "-m",
                 "pip",
                 "download",
+                *network.pip_args(),
                 "--no-binary",
                 name,
                 "--no-deps",
@@ -105,6 +106,8 @@ def _download(store: Path, requirement: str) -> Sdist:
             text=True,
         )
         files = list(Path(tmp).iterdir())
+        if proc.returncode and (waited := network.pip_timed_out(proc.stderr)):
+            raise NetworkTimeout(f"cannot fetch the sdist of {requirement} through pip: {waited}")
         if proc.returncode or len(files) != 1:
             raise StackError(
                 f"cannot fetch the sdist of {requirement} through pip: {_pip_reason(proc.stderr)}", fix=_FIX_INDEX
