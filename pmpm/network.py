@@ -22,6 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Iterable
 
 from .errors import UsageError
 
@@ -49,6 +50,12 @@ def rattler_client(size: int = 0):
     from rattler.networking import Client  # the network stack only for network work
 
     return Client.default_client(max_retries=RETRIES, timeout=timeout() + size // SLOW_RATE)
+
+
+def client_for(urls: Iterable[str], size: int = 0):
+    """`rattler_client` when any of `urls` is remote; None (rattler's own default) for local
+    files only, which need no time limit and not the ~10 ms a configured client costs to make."""
+    return rattler_client(size) if any(not str(url).startswith("file:") for url in urls) else None
 
 
 def pip_args() -> list[str]:

@@ -154,7 +154,8 @@ def test_unreachable_channel_fails_with_one_clear_line(tmp_path):
     proc = pmpm("create", "s.yml", "-p", tmp_path / "env", cwd=tmp_path, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
-    assert "cannot read channel" in proc.stderr and "127.0.0.1:1" in proc.stderr
+    assert "cannot reach channel" in proc.stderr and "127.0.0.1:1" in proc.stderr
+    assert "--override-channels / --offline" in proc.stderr  # the wording `pmpm build` uses too
 
 
 def test_unsolvable_stack_names_the_conflicting_spec(three_levels, tmp_path):

@@ -78,6 +78,7 @@ def test_unreachable_channel_is_not_reported_as_unsatisfiable(tmp_path):
     _stack(tmp_path / "stack.yml", [channel], NEEDS_ZLIB)
     err = _failure(pmpm("build", "stack.yml", cwd=tmp_path, check=False))
     assert f"cannot reach channel {channel} (connection to 127.0.0.1 refused)" in err
+    assert "or use --override-channels / --offline" in err  # the wording `pmpm create` uses too
     assert "cannot resolve" not in err
 
 

@@ -70,7 +70,7 @@ def install(
                 cache_dir=cache,
                 show_progress=False,
                 requested_specs=[MatchSpec(s)._match_spec for s in specs],
-                client=network.rattler_client(max((r.size or 0 for r in records), default=0)),
+                client=network.client_for([r.url for r in records], max((r.size or 0 for r in records), default=0)),
             )
         )
     except Exception as exc:  # rattler's install/link errors

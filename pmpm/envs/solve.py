@@ -113,18 +113,18 @@ def solve(
             rattler.solve(
                 urls,
                 parsed,
-                gateway=Gateway(client=network.rattler_client()),
+                gateway=Gateway(client=network.client_for(urls)),
                 platforms=[platform, "noarch"],
                 virtual_packages=virtual_packages(archspec, platform),
             )
         )
     except GatewayError as exc:
         if network.timed_out(str(exc)):
-            raise NetworkTimeout(f"cannot read channel: {network.waited(_url_in(exc) or ', '.join(urls))}") from None
+            raise NetworkTimeout(f"cannot reach channel {network.waited(_url_in(exc) or ', '.join(urls))}") from None
         cause = str(exc).strip().splitlines()[-1].removeprefix("Caused by:").strip()  # the innermost, past retries
         where = _url_in(exc) or ", ".join(urls)
         raise SolveError(
-            f"cannot read channel {where}: {cause} (check the URL or path, the network or proxy; "
+            f"cannot reach channel {where} ({cause}) (check the URL or path, the network or proxy; "
             "or use --override-channels / --offline)"
         ) from None
     except SolverError as exc:
