@@ -150,3 +150,67 @@ def test_v3_library_uses_ymm_and_baseline_does_not(upstream, tmp_path):
         assert ("_x86_64_v3_0" in meta) == (level == "x86_64_v3"), level
         out = subprocess.run([prefix / "bin" / "yaml-count"], capture_output=True, text=True, check=True).stdout
         assert out == EXPECTED
+
+
+ZLIB = ("zlib", "1.2.13.dfsg")
+ZPIPE_MAKEFILE = """\
+PREFIX ?= /usr/local
+CC ?= cc
+
+zpipe: zpipe.c
+\t$(CC) $(CFLAGS) -I"$(PREFIX)/include" zpipe.c -o zpipe -L"$(PREFIX)/lib" -lz $(LDFLAGS)
+
+install: zpipe
+\tinstall -d "$(PREFIX)/bin"
+\tinstall -m 755 zpipe "$(PREFIX)/bin/zpipe"
+"""
+
+
+def test_zlib_with_its_own_configure_builds_with_the_default_flags(tmp_path):
+    """zlib's hand-written configure refuses options it does not know (`--disable-static`, which
+    autoconf scripts take): pmpm passes it only when `configure --help` offers it. zlib's own
+    example program, zpipe, then compresses and restores data from the environment."""
+    import tarfile
+
+    tarball = debian_orig_tarball(cache_root(), *ZLIB)
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    (tmp_path / "zpipe").mkdir()
+    with tarfile.open(tarball) as tar:
+        source = tar.extractfile(f"zlib-{ZLIB[1]}/examples/zpipe.c")
+        (tmp_path / "zpipe" / "zpipe.c").write_bytes(source.read())
+    (tmp_path / "zpipe" / "Makefile").write_text(ZPIPE_MAKEFILE)
+    stack = tmp_path / "stack.yml"
+    stack.write_text(
+        textwrap.dedent(f"""\
+        name: zlib-stack
+        channels: []
+        dependencies: []
+        _pmpm:
+          compiler: system
+          variants: {{march: [x86-64-v3]}}
+          packages:
+            - name: zlib
+              version: "1.2.13"
+              source: {{url: "{tarball.as_uri()}", sha256: {digest}}}
+              kind: autotools
+              tests: {{commands: ['test -f "$PREFIX/lib/libz.so"']}}
+            - name: zpipe
+              version: "1.0"
+              source: {{path: zpipe}}
+              kind: make
+              depends: [zlib]
+        """)
+    )
+    pmpm("build", stack, cwd=tmp_path, timeout=900)
+    log = next((tmp_path / ".pmpm" / "logs").glob("zlib-1.2.13-*.log")).read_text()
+    configured = [line for line in log.splitlines() if "configure --prefix=" in line]
+    assert configured and not any("--disable-static" in line for line in configured), configured
+    pmpm("create", stack, "-p", "env", cwd=tmp_path)
+    data = b"pmpm " * 20000
+    packed = subprocess.run([tmp_path / "env" / "bin" / "zpipe"], input=data, capture_output=True, check=True).stdout
+    assert len(packed) < len(data) // 50
+    restored = subprocess.run([tmp_path / "env" / "bin" / "zpipe", "-d"], input=packed, capture_output=True, check=True)
+    assert restored.stdout == data
+    ldd = subprocess.run(["ldd", tmp_path / "env" / "bin" / "zpipe"], capture_output=True, text=True).stdout
+    libz = next(line for line in ldd.splitlines() if "libz.so" in line)
+    assert f"{tmp_path / 'env'}/" in libz, ldd  # the environment's zlib, not the host's
