@@ -76,3 +76,24 @@ def test_unknown_march_on_command_line(tmp_path: Path):
     assert "march=foo" in lines[0]
     assert result.stdout == ""
     assert not out.exists()
+
+
+def test_several_mistakes_of_one_file_are_reported_at_once(tmp_path: Path):
+    stack = tmp_path / "s.yml"
+    stack.write_text(
+        "name: s\nchannels: []\ndependencies: []\n_pmpm:\n  packages:\n"
+        '    - {name: a, version: "1.0", source: {path: .}, kind: make, make_arg: [X=1]}\n'
+        "    - {name: b, version: latest, source: {path: .}, kind: cmake}\n"
+        + "".join(f'    - {{name: c{i}, version: "1.0", source: {{path: .}}, kind: cmak}}\n' for i in range(5))
+    )
+    result = pmpm("render", stack, "-o", tmp_path / "out")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert lines[0].startswith(
+        f"{stack}:6: _pmpm.packages[a].make_arg: unknown key 'make_arg'; did you mean 'make_args'?"
+    )
+    assert lines[1] == (
+        f"{stack}:7: _pmpm.packages[b].version: version 'latest' is a word, not a release "
+        "(write the release it names, e.g. 1.2.3)"
+    )
+    assert len(lines) == 6 and lines[-1] == "... and 2 more", lines

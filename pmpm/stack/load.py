@@ -3,6 +3,7 @@ every mistake as `FILE:LINE: key: what (fix)`."""
 
 from __future__ import annotations
 
+import difflib
 import errno
 import graphlib
 import os
@@ -46,7 +47,7 @@ def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
     try:
         model = StackFile.model_validate(doc)
     except ValidationError as exc:
-        raise _first_error(exc, doc, path) from None
+        raise _stack_error(exc, doc, path) from None
     catalogue = catalogue or Catalogue.default()
     packages = list(model.pmpm.packages)
     for index, entry in enumerate(model.pmpm.dependencies):
@@ -162,14 +163,52 @@ _TYPE_NAMES = {
 _FIELD_HINTS = {"build_number": "use 0 for the first build of a version"}
 
 
-def _first_error(exc: ValidationError, doc: Any, path: Path) -> StackError:
+MAX_REPORTED = 5  # mistakes of one file reported at once; the rest are counted
+
+
+def _stack_error(exc: ValidationError, doc: Any, path: Path) -> StackError:
+    """The file's mistakes, by line, as one error: the first, and up to a few more on lines of their own."""
     errors = [e for e in exc.errors() if not _union_member_mismatch(e)] or exc.errors()
-    err = min(errors, key=lambda e: line_of(doc, _clean_loc(e["loc"])) or 0)
+    errors = [e for e in errors if not _misspelt(e, errors)] or errors
+    errors.sort(key=lambda e: line_of(doc, _clean_loc(e["loc"])) or 0)
+    found: dict[tuple, StackError] = {}
+    for err in errors:
+        found.setdefault(_mistake(err), _error(err, doc, path))
+    first, *others = found.values()
+    if others:
+        more = f"\n... and {len(others) + 1 - MAX_REPORTED} more" if len(others) + 1 > MAX_REPORTED else ""
+        first.args = ("\n".join(str(e) for e in [first, *others][:MAX_REPORTED]) + more,)
+    return first
+
+
+def _mistake(err: dict) -> tuple:
+    """What one mistake's errors share: a list item's (a dependency written as the wrong mapping
+    is missing one key and has another), or one complaint about sibling keys (an alias bomb)."""
+    loc = _clean_loc(err["loc"])
+    items = [i for i, part in enumerate(loc) if isinstance(part, int)]
+    if items:  # one per list item (a package, a dependency), whatever inside it is wrong
+        return loc[: items[-1] + 1]
+    return (*loc[:-1], err["type"], err["msg"]) if err["type"] in _TYPE_NAMES else loc
+
+
+def _misspelt(err: dict, errors: list[dict]) -> bool:
+    """A required key reported missing because it was misspelt: the misspelling says it."""
+    if err["type"] != "missing":
+        return False
+    loc = _clean_loc(err["loc"])
+    typos = [_clean_loc(e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
+    return any(t[:-1] == loc[:-1] and difflib.get_close_matches(str(t[-1]), [str(loc[-1])], cutoff=0.7) for t in typos)
+
+
+def _error(err: dict, doc: Any, path: Path) -> StackError:
     loc = _clean_loc(err["loc"])
     kind = err["type"]
     fix = None
     if kind == "extra_forbidden":
-        what, fix = f"unknown key {loc[-1]!r}", f"allowed here: {', '.join(_allowed_keys(loc[:-1]))}"
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.7)
+        what = f"unknown key {loc[-1]!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+        fix = f"allowed here: {', '.join(allowed)}"
     elif kind == "missing":
         what, fix = f"missing required key {loc[-1]!r}", f"add {loc[-1]}:"
     elif kind == "literal_error":

@@ -1,8 +1,7 @@
 """The stack file: an ordinary conda environment.yml plus a `_pmpm:` section.
 
-This module owns parsing and validation. It turns a YAML file into a `Stack` whose
-local packages are complete (shorthand entries expanded from the catalogue) and whose
-errors point at `FILE:LINE: key`.
+This module owns parsing and validation. It turns a YAML file into a `Stack` whose local packages
+are complete (shorthand entries expanded from the catalogue) and whose errors point at `FILE:LINE: key`.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ def _one_line(value: str) -> str:  # in a job script, `partition: "short\n#SBATC
     return value
 
 
-Line = Annotated[str, AfterValidator(_one_line)]
+Line = Annotated[str, AfterValidator(_one_line)]  # a value that reaches a command line or a job script
 
 
 class NumberVersion(ValueError):
@@ -177,6 +176,8 @@ class Package(_Model):
             rattler.Version(version)
         except Exception:
             raise ValueError(f"invalid conda version {version!r} (start with a digit or letter, e.g. 1.2.3)") from None
+        if not any(c.isdigit() for c in version):  # conda orders 'latest' below every numbered release
+            raise ValueError(f"version {version!r} is a word, not a release (write the release it names, e.g. 1.2.3)")
         return version
 
     @field_validator("env")
