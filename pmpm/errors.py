@@ -101,6 +101,10 @@ class SourceError(PmpmError):
     """A source cannot be fetched, or is missing from the source mirror."""
 
 
+class NotInMirror(SourceError):
+    """A remote source the source mirror lacks: its package cannot build, the others still can."""
+
+
 def say(line: str) -> None:
     """A notice pmpm gives while it works (something it cleaned up, a file it set aside): one
     `pmpm: ...` line on stderr, never on stdout, which `--json` keeps for its report."""

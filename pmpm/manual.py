@@ -2,6 +2,17 @@
 manual of the command line, kept out of the code that parses it."""
 
 MANUAL = {
+    "init": """Write a starter stack into DIRECTORY (default: here): stack.yml and its sources.
+
+A C library with a vectorizable kernel (CMake) and a program linking it (make), built by the
+host's compilers, with no channel needed; then add packages of your own.
+
+\b
+Example:
+  pmpm init hello && cd hello
+  pmpm build stack.yml --variant march=native && pmpm create stack.yml -p ./env
+  ./env/bin/kern 1000000
+""",
     "render": """Render STACK into conda recipes and a merged conda_build_config.yaml.
 
 \b

@@ -36,6 +36,12 @@ def catalogue_dir() -> Path:
     return _data("catalogue")
 
 
+def starter() -> tuple[Path, list[Path]]:
+    """`pmpm init`'s starter stack (the repository's stacks/demo.yml) and the directories it builds."""
+    demo = _data("demo")
+    return _data("demo.yml"), [demo / "libkern", demo / "kern-cli"]
+
+
 def default_cbc() -> Path:
     """The lowest-priority `conda_build_config.yaml`, under every stack's own."""
     return _data("conda_build_config.yaml")

@@ -79,3 +79,41 @@ def test_offline_drops_named_channels_and_says_what_was_missing(tmp_path):
         and "conda-forge" not in proc.stderr.split("channels searched:")[1].splitlines()[0]
     )
     assert not [r for r in repodata(tmp_path / "local-channel").values() if r["name"] == "hello-cc"]
+
+
+def _tool_stack(path: Path, says: str) -> Path:
+    path.write_text(f"""name: {path.stem}
+channels: []
+dependencies: []
+_pmpm:
+  packages:
+    - name: tool
+      version: "1.0"
+      source: {{path: .}}
+      kind: script
+      noarch: generic
+      script: ["mkdir -p $PREFIX/share && echo {says} > $PREFIX/share/tool.txt"]
+""")
+    return path
+
+
+def test_two_stacks_never_replace_each_others_package_unseen(tmp_path):
+    """Two stacks defining one package differently build the same file name: the second is
+    refused, naming both stacks, until --force says to replace it."""
+    first, second = _tool_stack(tmp_path / "first.yml", "one"), _tool_stack(tmp_path / "second.yml", "two")
+    pmpm("build", first, cwd=tmp_path)
+    channel = tmp_path / "local-channel"
+    before = (next((channel / "noarch").glob("tool-1.0-*.conda"))).read_bytes()
+    proc = pmpm("build", second, "--json", cwd=tmp_path, check=False)
+    assert proc.returncode == 1, proc.stderr
+    (tool,) = [p for p in json.loads(proc.stdout)["packages"] if p["name"] == "tool"]
+    assert tool["status"] == "failed" and str(first.resolve()) in tool["message"], tool
+    assert str(second.resolve()) in tool["message"], tool
+    assert "--force" in tool["message"]
+    assert next((channel / "noarch").glob("tool-1.0-*.conda")).read_bytes() == before  # untouched
+    pmpm("build", second, "--force", cwd=tmp_path)
+    assert next((channel / "noarch").glob("tool-1.0-*.conda")).read_bytes() != before
+    again = pmpm("build", first, "--json", cwd=tmp_path, check=False)
+    (tool,) = [p for p in json.loads(again.stdout)["packages"] if p["name"] == "tool"]
+    assert again.returncode == 1 and f"was built from {second.resolve()}" in tool["message"], tool
+    assert pmpm("build", second, cwd=tmp_path).returncode == 0  # its own stack: up to date, or rebuilt in place

@@ -161,18 +161,35 @@ def test_mirror_round_trip_builds_without_the_git_url(tmp_path: Path):
     assert "git:" not in recipe and (tmp_path / "mirror").as_uri() in recipe
 
 
-def test_mirror_missing_entry_is_one_line(tmp_path: Path):
+def test_a_source_missing_from_the_mirror_fails_only_its_package(tmp_path: Path):
+    """A partial mirror: the package whose source is not in it fails, with one line naming source
+    and mirror; with -k every other package still builds."""
     repo = tmp_path / "upstream" / "greet"
     _git_repo(repo, "hi")
     stack = _greet_stack(tmp_path, repo)
+    (tmp_path / "local").mkdir()
+    stack.write_text(
+        stack.read_text()
+        + """    - name: local-tool
+      version: "1.0"
+      source: {path: local}
+      kind: script
+      script: ["mkdir -p $PREFIX/share && echo ok > $PREFIX/share/local-tool"]
+"""
+    )
     (tmp_path / "mirror").mkdir()
     (tmp_path / "mirror" / "sources.json").write_text("{}")
-    proc = pmpm("render", stack, "--source-mirror", tmp_path / "mirror", cwd=tmp_path, check=False)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
+    rendered = pmpm("render", stack, "--source-mirror", tmp_path / "mirror", cwd=tmp_path)
+    assert "rendered 2 recipe(s)" in rendered.stdout
+    proc = pmpm("build", stack, "--source-mirror", tmp_path / "mirror", "-k", "--json", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    status = {p["name"]: p for p in json.loads(proc.stdout)["packages"]}
+    assert status["local-tool"]["status"] == "built"
+    assert status["greet"]["status"] == "failed"
+    assert status["greet"]["message"].splitlines()[0] == (
         f"git source {repo.as_uri()}@v1.0 is not in the source mirror {tmp_path / 'mirror'} (run `pmpm fetch STACK "
         "--to MIRROR` where the network is reachable, or `pmpm fetch --add URL@REV FILE --to MIRROR`)"
-    ]
+    )
 
 
 @pytest.fixture

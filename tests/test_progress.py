@@ -87,3 +87,34 @@ def _run_on_a_terminal(argv: list[str], cwd: Path, timeout: float = 120) -> str:
             chunks.append(data)
     os.waitpid(pid, 0)
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+
+
+OVERLINKED = """name: overlinked
+channels: []
+dependencies: []
+_pmpm:
+  packages:
+    - name: squeeze
+      version: "1.0"
+      source: {path: .}
+      kind: script
+      script:
+        - printf '#include <zlib.h>\\nint main(void){return zlibVersion()[0] == 0;}\\n' > squeeze.c
+        - mkdir -p $PREFIX/bin && gcc squeeze.c -o $PREFIX/bin/squeeze -lz -lm
+"""
+
+
+def test_engine_warnings_reach_the_summary_and_the_json(tmp_path):
+    """A program linked against the host's libz (no zlib among its requirements) works here and
+    breaks on a host without it: the engine's overlinking warning must not stay in the log. The C
+    library's own (libc, libm), which every system-mode build links, are not news."""
+    import json
+
+    (tmp_path / "stack.yml").write_text(OVERLINKED)
+    proc = pmpm("build", "stack.yml", "--json", cwd=tmp_path)
+    package = next(p for p in json.loads(proc.stdout)["packages"] if p["name"] == "squeeze")
+    assert package["status"] == "built" and any('"libz.so.1"' in w for w in package["warnings"]), package
+    assert not any("libc.so" in w or "libm.so" in w for w in package["warnings"]), package["warnings"]
+    err = pmpm("build", "stack.yml", "--force", cwd=tmp_path).stderr
+    assert re.search(r"squeeze-1\.0-\w+: built \(\d+\.\ds, 1 warning\(s\)", err), err
+    assert "warnings from the engine" in err and 'Overlinking against "libz.so.1"' in err, err

@@ -59,10 +59,13 @@ class FakeChannel:
     def fingerprints(self) -> dict[str, str]:
         return dict(self._fingerprints)
 
-    def publish_new(self, files, fingerprints=None, replace=False):
+    def publish_new(self, files, fingerprints=None, replace=False, origins=None):
         self.published += [Path(f).name for f in files]
         self._fingerprints.update(fingerprints or {})
         return [self.path / Path(f).name for f in files], False
+
+    def clash(self, key, digest, origin):
+        return None  # one stack here: nothing built elsewhere
 
 
 def _jobs(tmp_path: Path, graph: dict[str, list[str]]) -> list[Job]:
@@ -89,7 +92,7 @@ def _jobs(tmp_path: Path, graph: dict[str, list[str]]) -> list[Job]:
 
 
 def _run(tmp_path, graph, engine, channel=None, **options):
-    recipe_set = SimpleNamespace(channels=[], variants=SimpleNamespace(values={}, zip_keys=[]), config=None)
+    recipe_set = SimpleNamespace(channels=[], variants=SimpleNamespace(values={}, zip_keys=[]), config=None, stack=None)
     options = BuildOptions.of(state_dir=tmp_path / ".pmpm", offline=True, **options)
     channel = channel or FakeChannel(tmp_path)
     report = Builder(recipe_set, options, engine=engine, channel=channel).run(_jobs(tmp_path, graph))

@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, STACKS
+from conftest import REPO
 from filelock import FileLock, Timeout
 from python_fixture import cache_root
 
@@ -119,10 +119,9 @@ def test_wheel_and_sdist_carry_the_data(dists):
 
 
 def test_installed_wheel_renders_builds_creates_and_runs_the_demo(venv, tmp_path):
+    """A newcomer's path, from the wheel alone: `pmpm init` writes the starter (the demo, shipped
+    in the wheel), then render, build, create and run it."""
     work = tmp_path / "outside"
-    work.mkdir()
-    shutil.copy(STACKS / "demo.yml", work / "demo.yml")
-    shutil.copytree(STACKS / "demo", work / "demo")
     pmpm = str(venv / "bin" / "pmpm")
     env = fresh_env()
 
@@ -131,14 +130,16 @@ def test_installed_wheel_renders_builds_creates_and_runs_the_demo(venv, tmp_path
         assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
         return proc
 
+    subprocess.run([pmpm, "init", str(work)], check=True, capture_output=True, env=fresh_env(), timeout=120)
+    assert (work / "stack.yml").is_file() and (work / "demo" / "libkern" / "CMakeLists.txt").is_file()
     # The installed pmpm is the wheel's, not the checkout's.
     where = run(str(venv / "bin" / "python"), "-c", "import pmpm.resources as r; print(r.templates_dir())")
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
 
-    run(pmpm, "render", "demo.yml")
+    run(pmpm, "render", "stack.yml")
     assert (work / "recipes" / "libkern" / "recipe.yaml").is_file()
     run(pmpm, "build")
     assert list((work / "local-channel" / "linux-64").glob("kern-cli-0.1.0-*.conda"))
-    run(pmpm, "create", "demo.yml", "-p", str(work / "env"))
+    run(pmpm, "create", "stack.yml", "-p", str(work / "env"))
     out = run(str(work / "env" / "bin" / "kern"), "1000000", "100")
     assert out.stdout.strip(), "kern printed nothing"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # what the names below are, for type checkers and readers
     from ..builder.progress import reporter_for
     from ..builder.report import BuildReport, JobResult, Replayed, Status
-    from ..channel.local import LocalChannel, index_channel
+    from ..channel.local import LocalChannel
     from ..engines.registry import engine_for
     from ..envs.bundle import create_from_bundle
     from ..envs.environment import EnvironmentRequest, channel_counts, create, request_for, run
@@ -38,16 +38,17 @@ if TYPE_CHECKING:  # what the names below are, for type checkers and readers
     from ..recipes.render import RecipeSet, Rendered, render_stack
     from ..stack.load import load_stack
     from ..stack.model import Stack
+    from ..stack.starter import write_starter
     from ..variants.resolve import VariantSet
     from .building import build, install, remember_build
     from .recipe_sets import recipe_set, render_file, stack_variants
     from .remote import ci_workflow, slurm_status, submit_slurm, wait_slurm, write_ci_workflow
-    from .targets import build_targets, clean, submit_targets
+    from .targets import build_targets, clean, index_channel, submit_targets
 
 _WHERE = {
     "builder.progress": ["reporter_for"],
     "builder.report": ["BuildReport", "JobResult", "Replayed", "Status"],
-    "channel.local": ["LocalChannel", "index_channel"],
+    "channel.local": ["LocalChannel"],
     "engines.registry": ["engine_for"],
     "envs.bundle": ["create_from_bundle"],
     "envs.environment": ["EnvironmentRequest", "channel_counts", "create", "request_for", "run"],
@@ -63,11 +64,12 @@ _WHERE = {
     "recipes.render": ["RecipeSet", "Rendered", "render_stack"],
     "stack.load": ["load_stack"],
     "stack.model": ["Stack"],
+    "stack.starter": ["write_starter"],
     "variants.resolve": ["VariantSet"],
     "api.building": ["build", "install", "remember_build"],
     "api.recipe_sets": ["recipe_set", "render_file", "stack_variants"],
     "api.remote": ["ci_workflow", "slurm_status", "submit_slurm", "wait_slurm", "write_ci_workflow"],
-    "api.targets": ["build_targets", "clean", "submit_targets"],
+    "api.targets": ["build_targets", "clean", "index_channel", "submit_targets"],
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 

@@ -71,6 +71,15 @@ def submit_targets(
     return submit_slurm(list(targets), found, recipes, options, sbatch_args=sbatch_args)
 
 
+def index_channel(path: Path) -> int:
+    """`pmpm index`: (re-)index a channel directory after files were copied in; its package count."""
+    from ..channel.local import LocalChannel
+
+    channel = LocalChannel(path)
+    channel.ensure()
+    return len(channel.packages())
+
+
 def clean(packages: Sequence[str] = (), *, logs: bool = False, cache: bool = False) -> list[tuple[Path, int]]:
     """`pmpm clean`: --dirty build trees and leftover build outputs (of `packages`, or all), with
     `logs` the build logs, with `cache` the package cache environments install from; never the

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 from ..channel.index import warm_indexer
-from ..engines.base import Phase, phase_of
+from ..engines.base import WARN, Phase, phase_of
 from ..runtime import RUNTIME
 from .plan import Job
 from .report import Reporter
@@ -22,6 +23,14 @@ def warm_indexer_meanwhile() -> None:
     RUNTIME.once("warm-indexer", warm_indexer)
 
 
+# Libraries every Linux host has, the C library's and the compilers' runtimes: linking them is how
+# a system-mode build works (the engine warns because no sysroot package provides them).
+EXPECTED = re.compile(
+    r'Overlinking against "(libc|libm|libmvec|libpthread|libdl|librt|libutil|ld-linux[^"]*|libgcc_s|'
+    r'libstdc\+\+|libgfortran|libgomp|libquadmath)\.so'
+)
+
+
 class BuildLogFile:
     """One build's log file; phases and lines go on to the reporter."""
 
@@ -33,6 +42,7 @@ class BuildLogFile:
         self.script_start: float | None = None
         self.script_end: float | None = None
         self.in_script = False
+        self.warnings: list[str] = []  # the engine's own (overlinking, missing DSOs, relocation), in order
 
     def phase(self, text: str) -> None:
         if self.on_engine_start is not None:
@@ -48,6 +58,9 @@ class BuildLogFile:
             self.script_end = now
         self.file.write(line + "\n")
         self.reporter.output(self.job, line)
+        warning = line.removeprefix(WARN).strip() if line.startswith(WARN) else ""
+        if warning and warning != "Warnings:" and warning not in self.warnings and not EXPECTED.search(warning):
+            self.warnings.append(warning)
 
     @property
     def script_seconds(self) -> float:

@@ -60,7 +60,11 @@ class _Base:
             self.stream.flush()
 
     def planned(self, jobs: list[Job]) -> None:
-        self.total = len(jobs)
+        # The stack's own builds are counted; the CPU gate's (one tiny package per CPU name) are not.
+        self.total = sum(job.name != GATE_PACKAGE for job in jobs)
+
+    def done(self) -> int:
+        return sum(r.job.name != GATE_PACKAGE for r in self.results)
 
     def started(self, job: Job, log: Path | None) -> None:
         with self.lock:
@@ -105,11 +109,16 @@ class _Base:
     def title(self) -> str:
         return f"pmpm build ({_clock(time.monotonic() - self.start)})"
 
+    def warning_lines(self) -> list[str]:
+        """The engine's warnings per package (an overlinked library works here and breaks elsewhere)."""
+        found = [f"  {r.job.label}: {w}" for r in self.results for w in r.warnings]
+        return ["warnings from the engine (each build's log has the context):", *found] if found else []
+
     def print_summary(self) -> None:
         rows = [COLUMNS, *self.summary_rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-        self.say("\n".join([self.title(), *lines]))
+        self.say("\n".join([self.title(), *lines, *self.warning_lines()]))
 
 
 class _Plain(_Base):
@@ -119,18 +128,21 @@ class _Plain(_Base):
         super().started(job, log)
         if job.name == GATE_PACKAGE and not self.verbose:
             return
-        self.say(f"[{len(self.results) + 1}/{self.total}] {job.label}: building (log: {log})")
+        self.say(f"{self._counter(job, 1)} {job.label}: building (log: {log})")
 
     def finished(self, result: JobResult) -> None:
-        n = len(self.results) + 1
         if result.job.name == GATE_PACKAGE and result.status in DONE and not self.verbose:
             super().finished(result)
             return
+        warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
         self.say(
-            f"[{n}/{self.total}] {result.job.label}: {result.status} "
-            f"({result.seconds:.1f}s, {_clock(time.monotonic() - self.start)} elapsed)"
+            f"{self._counter(result.job, 1)} {result.job.label}: {result.status} "
+            f"({result.seconds:.1f}s{warned}, {_clock(time.monotonic() - self.start)} elapsed)"
         )
         super().finished(result)
+
+    def _counter(self, job: Job, ahead: int) -> str:
+        return "[CPU gate]" if job.name == GATE_PACKAGE else f"[{self.done() + ahead}/{self.total}]"
 
 
 class _Live(_Base):
@@ -157,7 +169,7 @@ class _Live(_Base):
 
         now = time.monotonic()
         head = Text.assemble(
-            ("pmpm build", "bold"), f" {len(self.results)}/{self.total} done, {_clock(now - self.start)} elapsed"
+            ("pmpm build", "bold"), f" {self.done()}/{self.total} done, {_clock(now - self.start)} elapsed"
         )
         rows = Table.grid(padding=(0, 2))
         with self.lock:
@@ -184,6 +196,8 @@ class _Live(_Base):
         for package, build, status, seconds, file in self.summary_rows():
             table.add_row(package, build, Text(status, style=STYLE[status]), seconds, Text(file))
         self.console.print(table)
+        for line in self.warning_lines():
+            self.say(line, "yellow")
 
 
 @contextmanager

@@ -26,6 +26,7 @@ class Built:
     replace: bool  # --force: publish over the channel's file of the same name
     log: BuildLogFile
     seconds: float
+    origin: str = ""  # the stack (or recipe) it was built from, recorded in the channel
 
 
 class Publisher:
@@ -70,6 +71,7 @@ class Publisher:
                     [file for b in built for file in b.files],
                     fingerprints={b.job.channel_key: b.digest for b in built},
                     replace=any(b.replace for b in built),
+                    origins={b.job.channel_key: b.origin for b in built if b.origin},
                 )
         finally:
             for b in built:
@@ -88,6 +90,7 @@ class Publisher:
                     script_seconds=b.log.script_seconds,
                     log=b.log.path,
                     message="published meanwhile by another pmpm process" if identical else "",
+                    warnings=b.log.warnings,
                 )
             )
         return results

@@ -34,6 +34,7 @@ class JobResult:
     script_seconds: float = 0.0
     log: Path | None = None
     message: str = ""
+    warnings: list[str] = field(default_factory=list)  # the engine's, e.g. overlinking
 
 
 @dataclass
@@ -62,6 +63,7 @@ class BuildReport:
                     "script_seconds": round(r.script_seconds, 3),
                     "log": str(r.log) if r.log else None,
                     "message": r.message,
+                    "warnings": r.warnings,
                 }
                 for r in self.results
             ],

@@ -171,6 +171,8 @@ class Builder:
     def _produce(self, job: Job) -> JobResult | Built:
         """Build `job` unless it is up to date: its files, not yet published, or why there are none."""
         start = time.perf_counter()
+        if job.planned.unavailable:  # rendered without its source (a partial mirror): the rest still builds
+            return JobResult(job, Status.FAILED, seconds=time.perf_counter() - start, message=job.planned.unavailable)
         digest = self.fingerprints.of(job)
         # --force rebuilds the stack's packages; the CPU gate is pmpm's own archspec data, never stale.
         force = self.options.settings.force and job.name != microarch.GATE_PACKAGE
@@ -178,6 +180,13 @@ class Builder:
             return JobResult(
                 job, Status.UP_TO_DATE, files=[self.channel.path / job.channel_key], seconds=time.perf_counter() - start
             )
+        if not force and (other := self.channel.clash(job.channel_key, digest, self._origin(job))):
+            why = (
+                f"{job.channel_key} in {self.channel.path} was built from {other}, from other inputs: this build "
+                f"from {self._origin(job)} would replace it under the same name (give the package another version "
+                "or build_number, build into another --channel, or pass --force to replace it)"
+            )
+            return JobResult(job, Status.FAILED, seconds=time.perf_counter() - start, message=why)
         remote = [url for url in job.planned.source_urls if not url.startswith("file:")]
         if self.options.channels.offline and remote:
             return JobResult(
@@ -185,7 +194,8 @@ class Builder:
                 Status.FAILED,
                 seconds=time.perf_counter() - start,
                 message=f"--offline: the source {', '.join(remote)} needs the network and pmpm keeps "
-                "no copy of it (build once online, or use a file:// or path: source)",
+                "no copy of it (fill a mirror with `pmpm fetch` and pass --source-mirror DIR, build once online, "
+                "or use a file:// or path: source)",
             )
         self._warm()
         in_worker = self._engine(job) is self._worker
@@ -210,7 +220,12 @@ class Builder:
             log.close()
             if in_worker:
                 self._engine_done()
-        return Built(job, files, scratch, digest, force, log, time.perf_counter() - start)
+        return Built(job, files, scratch, digest, force, log, time.perf_counter() - start, self._origin(job))
+
+    def _origin(self, job: Job) -> str:
+        """What a package file is built from, as the channel records it: the stack, else the recipe."""
+        source = self.recipe_set.stack if job.name != microarch.GATE_PACKAGE and self.recipe_set.stack else job.recipe
+        return str(Path(source).resolve())
 
     def _explain(self, job: Job, failure: EngineFailure) -> str:
         """The engine's one-line error, made specific when the network is to blame."""
@@ -219,7 +234,10 @@ class Builder:
         if failure.cause is Cause.RESOLVE:
             down = [f"{url} ({why})" for url in self.channels if (why := network.channel_problem(url))]
             if down:
-                return f"cannot reach channel {'; '.join(down)} (check the URL, the network or proxy; or drop it)"
+                return (
+                    f"cannot reach channel {'; '.join(down)} (check the URL or path, the network or proxy; "
+                    "or use --override-channels / --offline)"
+                )
             return (
                 f"{failure.message}: cannot resolve the build or host requirements; "
                 f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)"

@@ -142,7 +142,8 @@ class LocalChannel:
             keys = {f"{p.parent.name}/{p.name}" for p in moved}
             prints = self.fingerprints()
             if keys & set(prints):
-                self._write_fingerprints({k: v for k, v in prints.items() if k not in keys})
+                kept = {k: v for k, v in prints.items() if k not in keys}
+                os.replace(self._stage("fingerprints.json", kept), self.meta / "fingerprints.json")
         return moved
 
     def publish(self, files: list[Path], fingerprints: dict[str, str] | None = None) -> list[Path]:
@@ -150,7 +151,12 @@ class LocalChannel:
         return self.publish_new(files, fingerprints)[0]
 
     def publish_new(
-        self, files: list[Path], fingerprints: dict[str, str] | None = None, *, replace: bool = False
+        self,
+        files: list[Path],
+        fingerprints: dict[str, str] | None = None,
+        *,
+        replace: bool = False,
+        origins: dict[str, str] | None = None,
     ) -> tuple[list[Path], bool]:
         """Publish like `publish`, and say whether the channel already held exactly these packages.
 
@@ -160,6 +166,7 @@ class LocalChannel:
         fingerprint record are complete are they renamed into place. A failure before that
         (a full disk) removes the .part files and leaves the channel as it was; a failure while
         indexing takes the new files out again. `replace` (pmpm build --force) always writes.
+        `origins` records where each file was built from (see `clash`).
         """
         targets = [self.path / source.parent.name / source.name for source in files]
         with self.locked():
@@ -178,7 +185,8 @@ class LocalChannel:
                     tmp = target.parent / f".{source.name}.{os.getpid()}{PART}"
                     staged.append((tmp, target))
                     shutil.copyfile(source, tmp)
-                record = self._stage_fingerprints({**known, **fingerprints}) if fingerprints else None
+                record = self._stage("fingerprints.json", {**known, **fingerprints}) if fingerprints else None
+                where = self._stage("origins.json", {**self.origins(), **origins}) if origins else None
             except OSError as exc:
                 for tmp, _ in staged:
                     tmp.unlink(missing_ok=True)
@@ -199,6 +207,8 @@ class LocalChannel:
                 os.replace(tmp, target)
             if record is not None:
                 os.replace(record, self.meta / "fingerprints.json")
+            if where is not None:
+                os.replace(where, self.meta / "origins.json")
             try:
                 # The indexer trusts what repodata lists by name and reads only unlisted files: a
                 # replaced file, once unlisted, is read again like a new one, without re-reading
@@ -208,7 +218,7 @@ class LocalChannel:
                 for target in new:  # back to the channel as it was: unlisted files are not published
                     target.unlink(missing_ok=True)
                 if record is not None:
-                    self._write_fingerprints(known)
+                    os.replace(self._stage("fingerprints.json", known), self.meta / "fingerprints.json")
                 raise
         return targets, False
 
@@ -233,9 +243,24 @@ class LocalChannel:
         return records
 
     def fingerprints(self) -> dict[str, str]:
-        path = self.meta / "fingerprints.json"
+        """The digest of the inputs each package file was built from (see `builder.fingerprint`)."""
+        return self._read_meta("fingerprints.json")
+
+    def origins(self) -> dict[str, str]:
+        """Where each package file was built from: a stack file, or a hand-written recipe."""
+        return self._read_meta("origins.json")
+
+    def clash(self, key: str, digest: str, origin: str) -> str | None:
+        """The origin of another build, from other inputs, already published under `key`: two stacks
+        defining one package differently would otherwise replace each other's file unseen."""
+        known = self.origins().get(key)
+        if known and known != origin and (self.path / key).is_file() and self.fingerprints().get(key) != digest:
+            return known
+        return None
+
+    def _read_meta(self, name: str) -> dict[str, str]:
         try:
-            return json.loads(path.read_text())
+            return json.loads((self.meta / name).read_text())
         except (OSError, ValueError):
             return {}
 
@@ -263,20 +288,15 @@ class LocalChannel:
             os.replace(tmp, repodata)
         return done
 
-    def _update_fingerprints(self, new: dict[str, str]) -> None:
-        self._write_fingerprints({**self.fingerprints(), **new})
-
-    def _stage_fingerprints(self, merged: dict[str, str]) -> Path:
-        tmp = self.meta / f"fingerprints.json.{os.getpid()}{PART}"
+    def _stage(self, name: str, data: dict[str, str]) -> Path:
+        """`data` written beside `.pmpm/NAME` under a private name, for the caller to rename into place."""
+        tmp = self.meta / f"{name}.{os.getpid()}{PART}"
         try:
-            tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         except OSError:
             tmp.unlink(missing_ok=True)
             raise
         return tmp
-
-    def _write_fingerprints(self, merged: dict[str, str]) -> None:
-        os.replace(self._stage_fingerprints(merged), self.meta / "fingerprints.json")
 
     def is_consistent(self) -> bool:
         """What a reader needs: repodata parses and every listed package is present at its listed size.
@@ -327,10 +347,3 @@ class LocalChannel:
                 error = exc if isinstance(exc, OSError) else OSError(errno.ENOSPC, "No space left on device")
                 raise self._os_error(error, "writing repodata.json") from None
             raise ChannelError(f"{self.path}: indexing failed: {first_line(exc)}") from None
-
-
-def index_channel(path: Path) -> int:
-    """`pmpm index`: (re-)index a channel directory after files were copied in; its package count."""
-    channel = LocalChannel(path)
-    channel.ensure()
-    return len(channel.packages())

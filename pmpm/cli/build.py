@@ -91,6 +91,14 @@ def ci(stack: Path, provider: str | None, **params) -> None:
     click.echo(f"wrote {written}")
 
 
+@cli.command(help=MANUAL["init"])
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
+def init(directory: Path) -> None:
+    for path in api.write_starter(directory):
+        click.echo(f"wrote {path}")
+    click.echo(f"next: cd {directory} && pmpm build stack.yml --variant march=native")
+
+
 @cli.command(help=MANUAL["index"])
 @click.argument("channel", type=click.Path(path_type=Path), default=DEFAULT_CHANNEL)
 def index(channel: Path) -> None:

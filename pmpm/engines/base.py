@@ -61,6 +61,9 @@ def phase_of(step: str) -> Phase:
     return Phase.OTHER
 
 
+WARN = "[warn] "  # how an engine's warnings (overlinking, missing DSOs, relocation) reach the build log
+
+
 class Cause(enum.Enum):
     """Why a build failed."""
 
@@ -114,8 +117,16 @@ class PlannedBuild:
     @property
     def kind(self) -> str:
         """The pmpm build kind the recipe records (`extra.pmpm.kind`); hand-written recipes count as script."""
+        return str(self._pmpm_extra().get("kind") or "script")
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why this build cannot run, as rendered (`extra.pmpm.unavailable`: a source the mirror lacks)."""
+        return self._pmpm_extra().get("unavailable")
+
+    def _pmpm_extra(self) -> dict:
         extra = self.handle.recipe.to_dict().get("extra") or {} if self.handle is not None else {}
-        return str((extra.get("pmpm") or {}).get("kind") or "script")
+        return extra.get("pmpm") or {}
 
 
 def plan_recipe(recipe: Path, values: dict[str, list], zip_keys: list[list[str]]) -> list[PlannedBuild]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import rattler_build
 
 from ..errors import first_line
-from .base import BuildLog, BuildRequest, EngineFailure, Phase, PlannedBuild, phase_of
+from .base import WARN, BuildLog, BuildRequest, EngineFailure, Phase, PlannedBuild, phase_of
 
 # --dirty is the edit-compile loop: zstd level 1 instead of the engine's default compresses a
 # 3.6 MB library in 0.1 s instead of 0.5 s, for a package 10% larger (measured here).
@@ -52,7 +52,8 @@ class _Callback:
             self.span = span
             if span:
                 self._step(span)
-        self.log.write(event.message if event.level == "info" else f"[{event.level}] {event.message}")
+        level = WARN if event.level == "warn" else "" if event.level == "info" else f"[{event.level}] "
+        self.log.write(level + event.message)
 
     def on_build_step(self, event) -> None:
         self._step(event.step_name)

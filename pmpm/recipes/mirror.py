@@ -29,7 +29,7 @@ from typing import Iterator
 from filelock import FileLock
 
 from .. import network
-from ..errors import SourceError
+from ..errors import NotInMirror, SourceError
 from ..files import atomic_copy, atomic_write, sha256_file
 
 INDEX = "sources.json"
@@ -87,7 +87,7 @@ class Mirror:
         key = source_key(source)
         record = (index if index is not None else self.index()).get(key)
         if record is None:
-            raise SourceError(
+            raise NotInMirror(
                 f"{describe(key)} is not in the source mirror {self.location} "
                 "(run `pmpm fetch STACK --to MIRROR` where the network is reachable, "
                 "or `pmpm fetch --add URL@REV FILE --to MIRROR`)"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__, resources
+from ..errors import NotInMirror
 from ..order import spec_name
 from ..variants import microarch
 from ..variants.resolve import DERIVED_KEYS, FLAG_KEYS, VariantSet
@@ -158,6 +159,14 @@ class Renderer:
         self.compiler_id = _compiler_id(stack.compiler)
 
     def render_package(self, package: Package, recipe_dir: Path, fmt: str = "recipe.yaml") -> str:
+        unavailable = None
+        try:
+            source = _source(package, self.stack.path.parent, recipe_dir, self.offline, self.mirror, self.mirror_index)
+        except NotInMirror as exc:  # this package fails when built (see `PlannedBuild.unavailable`); the rest build
+            source, unavailable = (
+                [("url", f"{self.mirror.base_url}/missing/{package.name}"), ("sha256", "0" * 64)],
+                str(exc),
+            )
         var = (lambda key: "${{ %s }}" % key) if fmt == "recipe.yaml" else (lambda key: "{{ %s }}" % key)
         compiled = package.noarch is None
         context = {"pkg": package, "compiler": self.stack.compiler, "var": var}
@@ -170,7 +179,8 @@ class Renderer:
             stack=self.stack.path.name,
             pkg=package,
             compiled=compiled,
-            source=_source(package, self.stack.path.parent, recipe_dir, self.offline, self.mirror, self.mirror_index),
+            source=source,
+            unavailable=unavailable,
             patches=_patches(package, self.stack.path.parent, recipe_dir),
             script="set -euo pipefail\n" + script + "\n",
             reqs=self._requirements(package, var),

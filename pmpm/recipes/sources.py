@@ -47,7 +47,7 @@ def resolve_sdist(requirement: str, sha256: str | None = None, *, offline: bool 
     if sdist is None and offline:
         raise StackError(
             f"--offline: the sdist of {requirement} is not in pmpm's cache ({store})",
-            fix="render or build once online, or drop --offline",
+            fix="fill a mirror with `pmpm fetch` and pass --source-mirror DIR, render once online, or drop --offline",
         )
     if sdist is None:
         sdist = _download(store, requirement)
