@@ -229,10 +229,10 @@ class Builder:
 
     def _explain(self, job: Job, failure: EngineFailure) -> str:
         """The engine's one-line error, made specific when the network is to blame."""
-        from .. import network  # only after a failure: a healthy build never loads urllib
+        from .. import reachability  # only after a failure: a healthy build never loads urllib
 
         if failure.cause is Cause.RESOLVE:
-            down = [f"{url} ({why})" for url in self.channels if (why := network.channel_problem(url))]
+            down = [f"{url} ({why})" for url in self.channels if (why := reachability.channel_problem(url))]
             if down:
                 return (
                     f"cannot reach channel {'; '.join(down)} (check the URL or path, the network or proxy; "
@@ -243,7 +243,7 @@ class Builder:
                 f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)"
             )
         if failure.cause is Cause.DOWNLOAD:
-            failed = [f"{url}: {why}" for url in job.planned.source_urls if (why := network.problem(url))]
+            failed = [f"{url}: {why}" for url in job.planned.source_urls if (why := reachability.problem(url))]
             if failed:
                 return f"cannot download the source {'; '.join(failed)}"
         return failure.message

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from rattler.package_streaming import download_to_path
@@ -29,8 +28,8 @@ def store_dir() -> Path:
 
 def record_path(record) -> Path | None:
     """The local file a record's URL names, or None for a remote one."""
-    parsed = urllib.parse.urlparse(record.url)
-    return Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else None
+    parsed = urllib.parse.urlparse(record.url)  # url2pathname is unquote on POSIX, without urllib.request's ~9 ms
+    return Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else None
 
 
 def check(record, path: Path) -> None:
