@@ -495,9 +495,20 @@ def test_full_disk_leaves_channel_as_it_was_and_says_how_much_is_needed(built, t
 # --- signals ---------------------------------------------------------------------------------
 
 
-def _children_named(text: str) -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
-    return [line for line in ps if text in line]
+def _children_named(text: str, under: Path) -> list[str]:
+    """Processes running `text` in a directory below `under`: this test's build scripts only, not
+    those of another pmpm run on the machine (a concurrent test run once stopped this one early)."""
+    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout.splitlines()
+    found = []
+    for line in ps:
+        pid, _, args = line.strip().partition(" ")
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if text in args and cwd.startswith(str(under)):
+            found.append(args)
+    return found
 
 
 @pytest.mark.slow
@@ -511,9 +522,9 @@ def test_sigint_stops_the_running_build_script_and_exits_130_fast(tmp_path):
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not _children_named("sleep 30") and time.monotonic() < deadline:
+    while not _children_named("sleep 30", tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _children_named("sleep 30"), "the build script never started"
+    assert _children_named("sleep 30", tmp_path), "the build script never started"
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -523,7 +534,7 @@ def test_sigint_stops_the_running_build_script_and_exits_130_fast(tmp_path):
     assert latency < 5
     assert "Traceback" not in err and "interrupted" in err
     time.sleep(0.2)
-    assert not _children_named("sleep 30"), "the build script outlived pmpm"
+    assert not _children_named("sleep 30", tmp_path), "the build script outlived pmpm"
     channel = LocalChannel(tmp_path / "local-channel")
     assert channel.is_consistent()
     assert not [n for n in check_channel(channel.path) if "slowint" in n], "a package was published after Ctrl-C"
@@ -539,15 +550,15 @@ def test_kill_9_takes_the_running_build_script_with_it(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while not _children_named("sleep 31") and time.monotonic() < deadline:
+    while not _children_named("sleep 31", tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _children_named("sleep 31"), "the build script never started"
+    assert _children_named("sleep 31", tmp_path), "the build script never started"
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
-    while _children_named("sleep 31") and time.monotonic() < deadline:
+    while _children_named("sleep 31", tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _children_named("sleep 31"), "the build script outlived a kill -9 of pmpm"
+    assert not _children_named("sleep 31", tmp_path), "the build script outlived a kill -9 of pmpm"
 
 
 @pytest.mark.slow
