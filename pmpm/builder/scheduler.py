@@ -180,7 +180,9 @@ class Builder:
             return JobResult(
                 job, Status.UP_TO_DATE, files=[self.channel.path / job.channel_key], seconds=time.perf_counter() - start
             )
-        if not force and (other := self.channel.clash(job.channel_key, digest, self._origin(job))):
+        # The CPU gate is pmpm's own data, the same whoever renders it: never another stack's build.
+        gate = job.name == microarch.GATE_PACKAGE
+        if not (force or gate) and (other := self.channel.clash(job.channel_key, digest, self._origin(job))):
             why = (
                 f"{job.channel_key} in {self.channel.path} was built from {other}, from other inputs: this build "
                 f"from {self._origin(job)} would replace it under the same name (give the package another version "
@@ -224,7 +226,7 @@ class Builder:
 
     def _origin(self, job: Job) -> str:
         """What a package file is built from, as the channel records it: the stack, else the recipe."""
-        source = self.recipe_set.stack if job.name != microarch.GATE_PACKAGE and self.recipe_set.stack else job.recipe
+        source = self.recipe_set.stack or job.recipe
         return str(Path(source).resolve())
 
     def _explain(self, job: Job, failure: EngineFailure) -> str:
