@@ -64,6 +64,12 @@ def waited(url: str) -> str:
     )
 
 
+def url_in(error: Exception) -> str | None:
+    """The URL a py-rattler network error names ("error sending request for url (URL)")."""
+    found = re.search(r"for url \((\S+?)\)", str(error))
+    return found.group(1) if found else None
+
+
 def pip_timed_out(stderr: str) -> str | None:
     """The one line for a pip run that gave up on an index or a download, from its warnings."""
     found = re.search(r"host='([^']+)', port=(\d+)\): (?:Read|Connect)[^)]*timed out[^:]*:\s*(\S+)", stderr)

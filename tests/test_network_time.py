@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import pmpm
+from test_network import NEEDS_ZLIB
 
 from pmpm import network
 
@@ -123,14 +124,7 @@ def test_create_and_lock_end_on_a_channel_that_never_answers(command, server, re
 
 
 def test_build_ends_when_its_host_channel_never_answers(black_hole, tmp_path):
-    package = """    - name: needs
-      version: "1.0"
-      source: {path: .}
-      kind: script
-      script: ["true"]
-      requirements: {host: [zlib]}
-"""
-    stack = _stack(tmp_path, [black_hole + "/"], packages=package)
+    stack = _stack(tmp_path, [black_hole + "/"], packages=NEEDS_ZLIB)
     proc, seconds = _timed("build", stack, cwd=tmp_path)
     _ended_in_time(proc, seconds, black_hole)
     assert not list((tmp_path / "local-channel").glob("*/needs-*"))

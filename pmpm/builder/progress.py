@@ -128,7 +128,7 @@ class _Plain(_Base):
         super().started(job, log)
         if job.name == GATE_PACKAGE and not self.verbose:
             return
-        self.say(f"{self._counter(job, 1)} {job.label}: building (log: {log})")
+        self.say(f"{self._counter(job)} {job.label}: building (log: {log})")
 
     def finished(self, result: JobResult) -> None:
         if result.job.name == GATE_PACKAGE and result.status in DONE and not self.verbose:
@@ -136,13 +136,14 @@ class _Plain(_Base):
             return
         warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
         self.say(
-            f"{self._counter(result.job, 1)} {result.job.label}: {result.status} "
+            f"{self._counter(result.job)} {result.job.label}: {result.status} "
             f"({result.seconds:.1f}s{warned}, {_clock(time.monotonic() - self.start)} elapsed)"
         )
         super().finished(result)
 
-    def _counter(self, job: Job, ahead: int) -> str:
-        return "[CPU gate]" if job.name == GATE_PACKAGE else f"[{self.done() + ahead}/{self.total}]"
+    def _counter(self, job: Job) -> str:
+        """This build's place among the stack's own (before it is counted as done)."""
+        return "[CPU gate]" if job.name == GATE_PACKAGE else f"[{self.done() + 1}/{self.total}]"
 
 
 class _Live(_Base):

@@ -181,11 +181,11 @@ class Builder:
                 job, Status.UP_TO_DATE, files=[self.channel.path / job.channel_key], seconds=time.perf_counter() - start
             )
         # The CPU gate is pmpm's own data, the same whoever renders it: never another stack's build.
-        gate = job.name == microarch.GATE_PACKAGE
-        if not (force or gate) and (other := self.channel.clash(job.channel_key, digest, self._origin(job))):
+        gate, origin = job.name == microarch.GATE_PACKAGE, self._origin(job)
+        if not (force or gate) and (other := self.channel.clash(job.channel_key, digest, origin)):
             why = (
                 f"{job.channel_key} in {self.channel.path} was built from {other}, from other inputs: this build "
-                f"from {self._origin(job)} would replace it under the same name (give the package another version "
+                f"from {origin} would replace it under the same name (give the package another version "
                 "or build_number, build into another --channel, or pass --force to replace it)"
             )
             return JobResult(job, Status.FAILED, seconds=time.perf_counter() - start, message=why)
@@ -222,7 +222,7 @@ class Builder:
             log.close()
             if in_worker:
                 self._engine_done()
-        return Built(job, files, scratch, digest, force, log, time.perf_counter() - start, self._origin(job))
+        return Built(job, files, scratch, digest, force, log, time.perf_counter() - start, origin)
 
     def _origin(self, job: Job) -> str:
         """What a package file is built from, as the channel records it: the stack, else the recipe."""

@@ -67,11 +67,10 @@ def channel_url(channel: str | Path) -> str:
 
 
 def url_to_path(url: str) -> Path:
-    """The directory of a file:// channel URL."""
+    """The path a file:// URL names (url2pathname is unquote on POSIX, without urllib.request's ~9 ms)."""
     import urllib.parse
-    import urllib.request
 
-    return Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+    return Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
 
 
 def search_order(

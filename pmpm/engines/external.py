@@ -21,7 +21,7 @@ from ..variants.microarch import GATE_NAME_KEY, GATE_PACKAGE
 from .base import BuildLog, BuildRequest, Cause, EngineFailure, PlannedBuild
 from .rattler import packages_in
 
-PHASE, ERROR, DONE, ALIVE = "\x1epmpm-phase ", "\x1epmpm-error ", "\x1epmpm-done ", "\x1epmpm-alive"
+PHASE, ERROR, DONE = "\x1epmpm-phase ", "\x1epmpm-error ", "\x1epmpm-done "
 
 
 def relay(
@@ -34,8 +34,6 @@ def relay(
         line = line.rstrip("\n")
         if seen is not None:
             seen(line)
-        if line == ALIVE:
-            continue
         if line.startswith(PHASE):  # pmpm's own worker reports phases and errors in-band
             log.phase(line[len(PHASE) :])
         elif line.startswith(ERROR):

@@ -68,9 +68,7 @@ class _Callback:
         pass
 
     def on_download_progress(self, event) -> None:
-        alive = getattr(self.log, "alive", None)  # a worker's log watches source downloads for stalls
-        if alive is not None:
-            alive()
+        pass
 
     def on_download_complete(self, event) -> None:
         pass

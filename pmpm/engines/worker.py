@@ -22,7 +22,7 @@ from .. import network
 from ..errors import RecipeError
 from ..runtime import RUNTIME
 from .base import BuildLog, BuildRequest, Cause, EngineFailure, PlannedBuild, plan_recipe
-from .external import ALIVE, DONE, PHASE, relay, report_failure, stop
+from .external import DONE, PHASE, relay, report_failure, stop
 from .rattler import RattlerBuild, packages_in
 
 
@@ -87,9 +87,8 @@ class _WorkerProcess:
 class _StallWatch(threading.Thread):
     """rattler-build's own client waits on a source URL without limit: a server that accepts and
     never answers would hold the build for ever. From the worker's "Downloading from: URL" to its
-    next sign of life (a line, a progress mark, or the download growing in the engine's source
-    cache: rattler-build reports no progress for url sources), at most the network timeout may
-    pass; then the worker and its download are stopped, and the job fails as a download that timed
+    next sign of life (a line, or the download growing in the engine's source cache: rattler-build
+    reports no progress events for url sources), at most the network timeout may pass; then the worker and its download are stopped, and the job fails as a download that timed
     out. Build scripts are never watched: a compile may be silent for long."""
 
     MARK = "Downloading from: "
@@ -104,8 +103,7 @@ class _StallWatch(threading.Thread):
         self.stalled: str | None = None
 
     def saw(self, line: str) -> None:
-        if line != ALIVE:
-            self.url = line[len(self.MARK) :].strip() if line.startswith(self.MARK) else None
+        self.url = line[len(self.MARK) :].strip() if line.startswith(self.MARK) else None
         self.since = time.monotonic()
 
     def run(self) -> None:
@@ -231,18 +229,10 @@ def _worker_job_path(request: BuildRequest) -> Path:
 
 
 class _PrintLog:
-    """A worker's BuildLog: lines to stdout, phases and download progress marked for the parent."""
-
-    def __init__(self):
-        self.last_alive = 0.0
+    """A worker's BuildLog: lines to stdout, phases marked for the parent."""
 
     def write(self, line: str) -> None:
         print(line, flush=True)
-
-    def alive(self) -> None:
-        if time.monotonic() - self.last_alive >= 1:  # a sign of life, not a line per chunk
-            self.last_alive = time.monotonic()
-            print(ALIVE, flush=True)
 
     def phase(self, text: str) -> None:
         print(PHASE + text, flush=True)

@@ -25,7 +25,7 @@ from ..channel.layout import PLATFORM, search_order
 from ..channel.local import LocalChannel
 from ..errors import SolveError, UsageError, first_line
 from ..order import spec_name
-from .solve import _url_in, solve
+from .solve import solve
 from .summary import StackSummary
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def install(
         )
     except Exception as exc:  # rattler's install/link errors
         if network.timed_out(str(exc)):
-            raise SolveError(f"{prefix}: install failed: {network.waited(_url_in(exc))}") from None
+            raise SolveError(f"{prefix}: install failed: {network.waited(network.url_in(exc))}") from None
         raise SolveError(f"{prefix}: install failed: {first_line(exc)}") from None
     _write_history(prefix, records, specs, command)
     marker.unlink(missing_ok=True)

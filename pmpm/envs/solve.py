@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -120,20 +119,17 @@ def solve(
         )
     except GatewayError as exc:
         if network.timed_out(str(exc)):
-            raise NetworkTimeout(f"cannot reach channel {network.waited(_url_in(exc) or ', '.join(urls))}") from None
+            raise NetworkTimeout(
+                f"cannot reach channel {network.waited(network.url_in(exc) or ', '.join(urls))}"
+            ) from None
         cause = str(exc).strip().splitlines()[-1].removeprefix("Caused by:").strip()  # the innermost, past retries
-        where = _url_in(exc) or ", ".join(urls)
+        where = network.url_in(exc) or ", ".join(urls)
         raise SolveError(
             f"cannot reach channel {where} ({cause}) (check the URL or path, the network or proxy; "
             "or use --override-channels / --offline)"
         ) from None
     except SolverError as exc:
         raise SolveError(f"the environment cannot be solved:\n{_solver_message(exc)}") from None
-
-
-def _url_in(exc: Exception) -> str | None:
-    found = re.search(r"for url \((\S+?)\)", str(exc))
-    return found.group(1) if found else None
 
 
 def _solver_message(exc: SolverError) -> str:

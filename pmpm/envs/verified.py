@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import urllib.parse
 from pathlib import Path
 
 from rattler.package_streaming import download_to_path
 
 from .. import network, user_cache
+from ..channel.layout import url_to_path
 from ..errors import ChannelError, first_line
 from ..files import replacing, sha256_file
 
@@ -28,8 +28,7 @@ def store_dir() -> Path:
 
 def record_path(record) -> Path | None:
     """The local file a record's URL names, or None for a remote one."""
-    parsed = urllib.parse.urlparse(record.url)  # url2pathname is unquote on POSIX, without urllib.request's ~9 ms
-    return Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else None
+    return url_to_path(record.url) if record.url.startswith("file:") else None
 
 
 def check(record, path: Path) -> None:
