@@ -103,6 +103,10 @@ class Reader:
         # The pmpm of this interpreter, as `pip install -e` put it on the reader's PATH.
         bindir = str(Path(sys.executable).parent)
         self.env = {**os.environ, "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")])}
+        if any("demo-cuda" in command.text for command in commands()):  # as after `module load cuda`
+            from cuda_fixture import cuda_home
+
+            self.env["CUDA_HOME"] = str(cuda_home())
 
     def not_run(self, command: Command) -> str | None:
         """Why a command is not run here, or None."""

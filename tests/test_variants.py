@@ -178,7 +178,7 @@ def test_unknown_key_without_a_close_match_lists_pmpms_keys():
     with pytest.raises(
         VariantError,
         match=r"unknown variant key 'frobnicate' \(pmpm's keys are march, mtune, opt, "
-        r"cflags, cxxflags, fflags, ldflags, besides conda-build's; a key",
+        r"cflags, cxxflags, fflags, ldflags, cuda_arch, besides conda-build's; a key",
     ):
         resolve_variants(overrides=["frobnicate=1"])
 
@@ -281,7 +281,7 @@ def test_undeclared_user_key_in_the_stack_points_at_its_line(tmp_path):
     result = _render(stack, "-o", tmp_path / "out")
     assert result.stderr.strip() == (
         f"{stack}:5: _pmpm.variants.widget: unknown variant key 'widget' "
-        f"(pmpm's keys are march, mtune, opt, cflags, cxxflags, fflags, ldflags, "
+        f"(pmpm's keys are march, mtune, opt, cflags, cxxflags, fflags, ldflags, cuda_arch, "
         f"besides conda-build's; {DECLARE})"
     )
     assert result.returncode == 2

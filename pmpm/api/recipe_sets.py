@@ -32,6 +32,7 @@ def stack_variants(stack: Stack, recipes: RecipeOptions = RecipeOptions()) -> Va
         compiler_mode=stack.compiler,
         stack_origin=lambda key: Origin(str(stack.path), stack.line("_pmpm", "variants", key), f"_pmpm.variants.{key}"),
         user_keys=[*stack.model.pmpm.variant_keys, *keys_used_by(stack.packages)],
+        cuda_needed=any("cuda" in p.compilers and p.noarch is None for p in stack.packages),
     )
 
 

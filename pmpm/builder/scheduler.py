@@ -24,7 +24,7 @@ from ..errors import RecipeError, say
 from ..options import BuildOptions
 from ..state import StateDir
 from ..variants import microarch
-from .environ import build_environ
+from .environ import build_environ, job_environ
 from .fingerprint import Fingerprints
 from .log import BuildLogFile, warm_indexer_meanwhile
 from .plan import Job, plan, select
@@ -264,7 +264,7 @@ class Builder:
             variants=variants.values,
             zip_keys=variants.zip_keys,
             origin_recipe=job.recipe,
-            environ=self.environ,
+            environ=job_environ(self.environ, job.planned.variant),
         )
 
     def _run_clean(self, job: Job, test: bool, log: BuildLogFile) -> tuple[list[Path], Path | None]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__, resources
 from ..errors import NotInMirror
 from ..order import spec_name
-from ..variants import microarch
+from ..variants import cuda, microarch
 from ..variants.resolve import DERIVED_KEYS, FLAG_KEYS, VariantSet
 from .gate import render_gate_recipe
 
@@ -33,16 +33,9 @@ TEMPLATES = resources.templates_dir()
 FORMATS = {"recipe.yaml": "recipe.yaml.j2", "meta.yaml": "meta.yaml.j2"}
 MANIFEST = "pmpm.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_./+=<>*!,~-][A-Za-z0-9_ ./+=<>*!,~()-]*$")
-_PEP517_BACKENDS = {
-    "setuptools",
-    "meson-python",
-    "scikit-build-core",
-    "flit-core",
-    "hatchling",
-    "poetry-core",
-    "pdm-backend",
-    "maturin",
-}
+_PEP517_BACKENDS = set(
+    "setuptools meson-python scikit-build-core flit-core hatchling poetry-core pdm-backend maturin".split()
+)
 _KIND_BUILD_TOOLS = {
     "cmake": ["cmake", "ninja"],
     "meson": ["meson", "ninja"],
@@ -169,7 +162,8 @@ class Renderer:
             )
         var = (lambda key: "${{ %s }}" % key) if fmt == "recipe.yaml" else (lambda key: "{{ %s }}" % key)
         compiled = package.noarch is None
-        context = {"pkg": package, "compiler": self.stack.compiler, "var": var}
+        gpu = cuda.TEMPLATE if compiled and "cuda" in package.compilers else None
+        context = {"pkg": package, "compiler": self.stack.compiler, "var": var, "cuda": gpu}
         script = self.env.get_template(f"kinds/{package.kind}.sh.j2").render(context).rstrip("\n")
         if compiled:
             script = self.env.get_template("kinds/_flags.sh.j2").render(context) + script
@@ -185,7 +179,10 @@ class Renderer:
             script="set -euo pipefail\n" + script + "\n",
             reqs=self._requirements(package, var),
             run_exports=compiled and package.run_exports,
-            use_keys="[" + ", ".join([*FLAG_KEYS, *DERIVED_KEYS]) + "]",
+            use_keys="[" + ", ".join([*FLAG_KEYS, *DERIVED_KEYS, *(cuda.KEYS if gpu else ())]) + "]",
+            cuda=gpu,
+            compiler=self.stack.compiler,
+            conda_cuda=gpu and self.stack.compiler == "conda",
             about=_about(package),
             compiler_id=self.compiler_id,
             gate_package=microarch.GATE_PACKAGE,
@@ -201,7 +198,8 @@ class Renderer:
         run = list(package.requirements.run)
         compiled = package.noarch is None
         if self.stack.compiler == "conda" and compiled:
-            compilers = [var(f"compiler('{language}')") for language in package.compilers]
+            # the CUDA compiler only for CUDA builds: the template makes it conditional
+            compilers = [var(f"compiler('{language}')") for language in package.compilers if language != "cuda"]
             build = [*compilers, *_KIND_BUILD_TOOLS[package.kind], *build]
         if package.kind == "python":
             backend_given = any(spec_name(spec) in _PEP517_BACKENDS for spec in host)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 from .. import resources
 from ..errors import VariantError
 from ..order import spec_name
-from . import cbc, microarch
+from . import cbc, cuda, microarch
 from .cbc import load_cbc
 from .microarch import Microarch
 
@@ -29,67 +29,19 @@ FLAG_KEYS = ("march", "mtune", "opt", "cflags", "cxxflags", "fflags", "ldflags")
 DERIVED_KEYS = ("microarch_level",)
 # Keys conda-build, rattler-build and conda-forge's pinning give a meaning of their own (besides
 # package names, which pin host requirements and count as known when a package requires them).
-STANDARD_KEYS = (
-    "c_compiler",
-    "c_compiler_version",
-    "cxx_compiler",
-    "cxx_compiler_version",
-    "fortran_compiler",
-    "fortran_compiler_version",
-    "cuda_compiler",
-    "cuda_compiler_version",
-    "cuda_compiler_version_min",
-    "rust_compiler",
-    "rust_compiler_version",
-    "go_compiler",
-    "go_compiler_version",
-    "cgo_compiler",
-    "m2w64_c_compiler",
-    "m2w64_cxx_compiler",
-    "m2w64_fortran_compiler",
-    "c_stdlib",
-    "c_stdlib_version",
-    "cxx_stdlib",
-    "cxx_stdlib_version",
-    "target_platform",
-    "build_platform",
-    "host_platform",
-    "cross_target_platform",
-    "cross_compiler_target_platform",
-    "zip_keys",
-    "pin_run_as_build",
-    "extend_keys",
-    "ignore_version",
-    "ignore_build_only_deps",
-    "channel_sources",
-    "channel_targets",
-    "docker_image",
-    "cdt_name",
-    "cdt_arch",
-    "BUILD",
-    "CMAKE_GENERATOR",
-    "VERBOSE_AT",
-    "VERBOSE_CM",
-    "CONDA_BUILD_SYSROOT",
-    "MACOSX_DEPLOYMENT_TARGET",
-    "MACOSX_SDK_VERSION",
-    "macos_machine",
-    "python",
-    "python_impl",
-    "python_min",
-    "is_python_min",
-    "numpy",
-    "perl",
-    "r_base",
-    "ruby",
-    "lua",
-    "blas_impl",
-    "mpi",
-    "target_goos",
-    "target_goarch",
-    "target_goexe",
-    "target_gobin",
-    "github_actions_labels",
+STANDARD_KEYS = tuple(
+    (
+        "c_compiler c_compiler_version cxx_compiler cxx_compiler_version fortran_compiler "
+        "fortran_compiler_version cuda_compiler cuda_compiler_version cuda_compiler_version_min rust_compiler "
+        "rust_compiler_version go_compiler go_compiler_version cgo_compiler m2w64_c_compiler m2w64_cxx_compiler "
+        "m2w64_fortran_compiler c_stdlib c_stdlib_version cxx_stdlib cxx_stdlib_version target_platform "
+        "build_platform host_platform cross_target_platform cross_compiler_target_platform zip_keys "
+        "pin_run_as_build extend_keys ignore_version ignore_build_only_deps channel_sources channel_targets "
+        "docker_image cdt_name cdt_arch BUILD CMAKE_GENERATOR VERBOSE_AT VERBOSE_CM CONDA_BUILD_SYSROOT "
+        "MACOSX_DEPLOYMENT_TARGET MACOSX_SDK_VERSION macos_machine python python_impl python_min is_python_min "
+        "numpy perl r_base ruby lua blas_impl mpi target_goos target_goarch target_goexe target_gobin "
+        "github_actions_labels"
+    ).split()
 )
 DECLARE_HINT = "a key of your own goes in _pmpm.variant_keys"
 GATE_KEYS = (microarch.GATE_NAME_KEY, microarch.GATE_LEVEL_KEY)
@@ -148,14 +100,14 @@ def _check_key(key: str, origin: Origin, allowed: set[str]) -> None:
     """An unknown key is a typo until declared: pmpm would silently build without it."""
     if key in allowed:
         return
-    where = dict(file=origin.file or None, line=origin.line, key=origin.key)
+    where = _where(origin)
     if key in DERIVED_KEYS:
         raise VariantError(f"{key} is derived from march and cannot be set", fix="set march instead", **where)
     close = difflib.get_close_matches(key, sorted(allowed), n=3, cutoff=0.6)
     fix = (
         f"did you mean {' or '.join(close)}? "
         if close
-        else f"pmpm's keys are {', '.join(FLAG_KEYS)}, besides conda-build's; "
+        else f"pmpm's keys are {', '.join((*FLAG_KEYS, cuda.ARCH_KEY))}, besides conda-build's; "
     ) + DECLARE_HINT
     raise VariantError(f"unknown variant key {key!r}", fix=fix, **where)
 
@@ -215,17 +167,19 @@ def resolve_variants(
     include_default: bool = True,
     stack_origin: Callable[[str], Origin] | None = None,
     user_keys: Iterable[str] = (),
+    cuda_needed: bool = False,
 ) -> VariantSet:
     """Merge every variant source and resolve march values.
 
     Keys must be pmpm's, standard conda-build ones, or in `user_keys` (declared in the stack or
-    used by its packages). `microarch_level` is never set by hand: only a config pmpm rendered
+    used by its packages); `cuda_needed` (a package compiles CUDA) adds the CUDA keys' CPU row
+    when they are not given. `microarch_level` is never set by hand: only a config pmpm rendered
     carries it, beside the march it was derived for, and such a config's keys are all trusted.
     """
     values: dict[str, list] = {}
     zips: list[list[str]] = []
     origins: dict[str, Origin] = {}
-    allowed = {*FLAG_KEYS, *STANDARD_KEYS, *user_keys}
+    allowed = {*FLAG_KEYS, *cuda.KEYS, *STANDARD_KEYS, *user_keys}
 
     def merge(new: dict[str, list], new_zips: list[list[str]], origin_of, from_file: bool = True) -> None:
         nonlocal zips
@@ -266,11 +220,11 @@ def resolve_variants(
         merge(*load_cbc(path), lambda k, p=path: Origin(str(p), _key_line(p, k), k))
     cli = parse_overrides(list(overrides))
     merge(cli, [], lambda k: Origin(f"--variant {k}={','.join(cli[k])}"), from_file=False)
-    return _finish(values, zips, origins, compiler_mode)
+    return _finish(values, zips, origins, compiler_mode, cuda_needed)
 
 
 def _finish(
-    values: dict[str, list], zips: list[list[str]], origins: dict[str, Origin], compiler_mode: str
+    values: dict[str, list], zips: list[list[str]], origins: dict[str, Origin], compiler_mode: str, cuda_needed: bool
 ) -> VariantSet:
     values.setdefault("march", ["x86-64"])
     for derived in DERIVED_KEYS + GATE_KEYS:
@@ -308,10 +262,20 @@ def _finish(
         group.append("microarch_level")
     zips = [g for g in zips if len(g) > 1]
     _add_gate_builds(values, zips)
+    cuda.expand(values, zips, {k: _where(origins[k]) for k in cuda.KEYS if k in origins}, cuda_needed)
+    if any(v != cuda.CPU for v in values.get(cuda.VERSION_KEY, [])):
+        if compiler_mode == "system":
+            cuda.check_toolchain(values[cuda.VERSION_KEY], values[cuda.ARCH_KEY])
+        else:  # what conda-forge's pinning names it; `compiler('cuda')` reads it
+            values.setdefault("cuda_compiler", ["cuda-nvcc"])
     for key in ("opt", "cflags", "cxxflags", "fflags", "ldflags"):
         values.setdefault(key, ["-O3" if key == "opt" else ""])
     _check_zip_lengths(values, zips)
     return VariantSet(values=values, zip_keys=zips, origins=origins, microarchs={m.march: m for m in resolved})
+
+
+def _where(origin: Origin) -> dict[str, Any]:
+    return dict(file=origin.file or None, line=origin.line, key=origin.key)
 
 
 def _add_gate_builds(values: dict[str, list], zips: list[list[str]]) -> None:
