@@ -59,6 +59,14 @@ def test_cuda_arch_has_one_spelling(given, normal):
     assert cuda.normalize_arch(given) == normal
 
 
+def test_native_is_this_host_s_gpus_or_one_line_saying_there_are_none():
+    if GPU is None:
+        with pytest.raises(VariantError, match="cuda_arch native: nvidia-smi sees no GPU on this host"):
+            cuda.normalize_arch("native")
+    else:
+        assert cuda.normalize_arch("native").startswith("sm_")
+
+
 def test_cuda_keys_make_one_cpu_row_and_one_row_per_gpu_target():
     variants = resolve_variants(
         stack_variants={"cuda_compiler_version": ["None", "13.5"], "cuda_arch": ["sm_80", "sm_90"]},
@@ -67,6 +75,7 @@ def test_cuda_keys_make_one_cpu_row_and_one_row_per_gpu_target():
     rows = {(c["cuda_compiler_version"], c["cuda_arch"]) for c in variants.combinations()}
     assert rows == {("None", "None"), ("13.5", "sm_80"), ("13.5", "sm_90")}
     assert ["cuda_compiler_version", "cuda_arch"] in variants.zip_keys
+    assert variants.summary() == "march x86-64; CUDA 13.5 for sm_80; CUDA 13.5 for sm_90"
     assert variants.values["cuda_compiler"] == ["cuda-nvcc"]  # what conda-forge's compiler('cuda') reads
 
 

@@ -25,8 +25,7 @@ def render(stack: Path, **params) -> None:
     result = api.render_file(stack, out.output, recipes, formats=formats)
     if printing.as_json:
         return click.echo(json.dumps(result.to_json(), indent=2))
-    marches = ", ".join(result.variants.values["march"])
-    click.echo(f"rendered {len(result.recipes)} recipe(s) for march {marches} into {result.output_dir}/")
+    click.echo(f"rendered {len(result.recipes)} recipe(s) for {result.variants.summary()} into {result.output_dir}/")
     for name in result.order:
         click.echo(f"  {result.recipes[name]}")
 

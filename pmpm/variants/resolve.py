@@ -78,6 +78,12 @@ class VariantSet:
         values = {k: v for k, v in self.values.items() if k not in GATE_KEYS}
         return cbc.combinations(values, [g for g in self.zip_keys if not set(g) & set(GATE_KEYS)])
 
+    def summary(self) -> str:
+        """`march x86-64, x86-64-v3` and, where CUDA builds are asked for, `; CUDA 13.0 for sm_90`."""
+        rows = zip(self.values.get(cuda.VERSION_KEY, []), self.values.get(cuda.ARCH_KEY, []))
+        gpus = [f"CUDA {version} for {arch}" for version, arch in rows if version != cuda.CPU]
+        return "; ".join([f"march {', '.join(self.values['march'])}", *gpus])
+
     def to_yaml(self, header: str = "") -> str:
         """Deterministic conda_build_config.yaml text."""
         return cbc.write(self.values, self.zip_keys, header)
