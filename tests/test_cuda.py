@@ -206,13 +206,13 @@ def demo_cuda(tmp_path_factory) -> Path:
     return root
 
 
-def _unpacked(root: Path, name: str, gpu: bool, march_tag: str = "x86_64_v3") -> Path:
+def _unpacked(root: Path, name: str, gpu: bool, march_tag: str = "x86_64_v3", version: str = "0.1.0") -> Path:
     """The package of `name` for this march, its CUDA build or its CPU build, extracted."""
     from rattler.package_streaming import extract
 
     [package] = [
         p
-        for p in (root / "local-channel" / "linux-64").glob(f"{name}-0.1.0-*_{march_tag}_0.conda")
+        for p in (root / "local-channel" / "linux-64").glob(f"{name}-{version}-*_{march_tag}_0.conda")
         if ("_cuda" in p.name) == gpu
     ]
     target = root / "unpacked" / package.stem
@@ -289,3 +289,50 @@ def test_the_kernel_runs_on_the_gpu(demo_cuda):
     result = _run(env)
     assert result["ran"].startswith("cuda "), result
     assert result["sum"] == _run(_create(demo_cuda, "env-cpu-ref", NO_DRIVER))["sum"]
+
+
+KERNEL_CU = """
+__global__ void scale(float *y, float a, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] *= a;
+}
+// host code nvcc hands to gcc: vectorized for the variant's march through -Xcompiler
+extern "C" void host_saxpy(int n, float a, const float *__restrict__ x, float *__restrict__ y) {
+    for (int i = 0; i < n; i++) y[i] = a * x[i] + y[i];
+}
+"""
+
+SCRIPT_STACK = """
+name: cu-script
+channels: []
+dependencies: []
+_pmpm:
+  compiler: system
+  variants:
+    march: [x86-64-v3]
+    cuda_compiler_version: [native]
+    cuda_arch: ["sm_80,sm_90"]
+  packages:
+    - name: cukern
+      version: "1.0"
+      source: {path: src}
+      kind: script
+      compilers: [c, cuda]
+      script:
+        - mkdir -p "$PREFIX/lib"
+        - $CUDACXX $CUDAFLAGS -Xcompiler -fPIC -shared k.cu -o "$PREFIX/lib/libcukern.so"
+"""
+
+
+def test_other_build_kinds_get_gencode_flags_and_the_march_for_host_code(tmp_path):
+    """`CUDAFLAGS` for kinds other than CMake: SASS for every GPU listed, PTX only of the newest."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "k.cu").write_text(KERNEL_CU)
+    (tmp_path / "stack.yml").write_text(SCRIPT_STACK)
+    home = cuda_home()
+    pmpm("build", "stack.yml", cwd=tmp_path, env={"CUDA_HOME": str(home)})
+    library = _unpacked(tmp_path, "cukern", gpu=True, version="1.0") / "lib" / "libcukern.so"
+    sass, ptx = cuobjdump(home, library, "--list-elf"), cuobjdump(home, library, "--list-ptx")
+    assert "sm_80.cubin" in sass and "sm_90.cubin" in sass, sass
+    assert "sm_90.ptx" in ptx and "sm_80" not in ptx, ptx
+    assert objdump_registers(library)["ymm"] > 0
