@@ -6,6 +6,7 @@ pmpm's own fingerprints; a clean CI run builds it from scratch (about 3 minutes)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -199,3 +200,46 @@ _pmpm:
     count, version, library = out.split()
     assert (count, version) == ("3000", "3.0.0") and library.startswith(str(tmp_path / "env"))
     assert objdump_ymm(Path(library)) > 0  # built for x86-64-v3, not conda-forge's baseline
+
+
+SETUPTOOLS_80 = """\
+name: s
+channels: []
+dependencies: [python 3.11.*, setuptools]
+_pmpm:
+  packages:
+    - name: setuptools
+      version: "80.9.0"
+      source: {{pypi: setuptools==80.9.0}}
+      kind: python
+      noarch: python
+{extra}"""
+
+
+def test_a_package_built_while_an_older_copy_could_sit_in_its_host_env_comes_out_whole(python_channel, tmp_path):
+    """setuptools 80.9.0 over the channel's 75.1.0 (issues 29 and 30): pmpm no longer puts the
+    package into its own host env, and every file its RECORD lists is in the package."""
+    from pmpm.builder.contents import missing_from_record
+
+    (tmp_path / "s.yml").write_text(SETUPTOOLS_80.format(extra=""))
+    report = json.loads(pmpm("build", "s.yml", *upstream(python_channel), "--json", cwd=tmp_path).stdout)
+    [package] = [Path(f) for p in report["packages"] if p["name"] == "setuptools" for f in p["files"]]
+    missing, listed = asyncio.run(missing_from_record(package))
+    assert listed > 700 and missing == []
+    prefix = tmp_path / "env"
+    pmpm("create", "s.yml", "-p", prefix, *upstream(python_channel), cwd=tmp_path)
+    assert env_python(prefix, "from setuptools import build_meta; import setuptools; print(setuptools.__version__)")
+    assert env_python(prefix, "import setuptools; print(setuptools.__version__)").strip() == "80.9.0"
+
+
+def test_a_package_missing_files_its_record_lists_is_not_published(python_channel, tmp_path):
+    """Asked for explicitly, the old copy in the host env makes the engine leave out every file
+    the build overwrote: the build fails, naming the cause, and the channel gets nothing."""
+    (tmp_path / "s.yml").write_text(
+        SETUPTOOLS_80.format(extra="      requirements: {host: [python, pip, setuptools]}\n")
+    )
+    proc = pmpm("build", "s.yml", *upstream(python_channel), cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "of the" in proc.stderr + proc.stdout and "files its wheel's RECORD lists" in proc.stderr + proc.stdout
+    assert "setuptools/__init__.py" in proc.stderr + proc.stdout
+    assert not list((tmp_path / "local-channel").glob("*/setuptools-80*"))

@@ -72,6 +72,7 @@ class Cause(enum.Enum):
     TIMEOUT = "timeout"  # a source gave no answer within the network timeout (already said in full)
     SCRIPT = "script"  # the build script failed
     TEST = "test"  # the package's tests failed
+    PACKAGE = "package"  # the package does not hold what its own metadata lists
     ENGINE = "engine"  # anything else the engine reports
 
 

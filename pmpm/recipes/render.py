@@ -203,7 +203,10 @@ class Renderer:
             build = [*compilers, *_KIND_BUILD_TOOLS[package.kind], *build]
         if package.kind == "python":
             backend_given = any(spec_name(spec) in _PEP517_BACKENDS for spec in host)
-            host = _ensure(host, ["python", "pip", *([] if backend_given else ["setuptools"])])
+            # never the package itself: the engine packages only files new to the host env (setuptools
+            # builds with its own in-tree backend, pip installs itself from its source tree)
+            tools = ["python", "pip", *([] if backend_given else ["setuptools"])]
+            host = _ensure(host, [name for name in tools if name != package.name])
             run = _ensure(run, ["python"])
         local = {p.name: p for p in self.stack.packages}
         march_tag = var(microarch.TAG_EXPRESSION)
