@@ -105,6 +105,10 @@ class NotInMirror(SourceError):
     """A remote source the source mirror lacks: its package cannot build, the others still can."""
 
 
+class NotOnIndex(StackError):
+    """pip found no file of the asked form (sdist, wheel, pure wheel) for a PyPI requirement."""
+
+
 def say(line: str) -> None:
     """A notice pmpm gives while it works (something it cleaned up, a file it set aside): one
     `pmpm: ...` line on stderr, never on stdout, which `--json` keeps for its report."""

@@ -25,3 +25,11 @@ def topological_order(graph: dict[str, list[str]]) -> list[str]:
         order.extend(ready)
         sorter.done(*ready)
     return order
+
+
+def local_deps(package, packages) -> list[str]:
+    """Local packages this one needs: `depends:` plus requirements naming a local package."""
+    names = {p.name for p in packages}
+    reqs = package.requirements
+    named = [spec_name(spec) for spec in [*reqs.build, *reqs.host, *reqs.run]]
+    return list(dict.fromkeys([*package.depends, *(n for n in named if n in names and n != package.name)]))

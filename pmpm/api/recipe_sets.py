@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import RecipeError
-from ..options import DEFAULT_RECIPES, STATE_DIR, RecipeOptions
+from ..errors import RecipeError, StackError
+from ..options import DEFAULT_RECIPES, STATE_DIR, ChannelOptions, RecipeOptions
 from ..options import key as options_key
 from ..recipes.gate import render_gate_recipe
 from ..recipes.render import RecipeSet, Rendered, render_stack
@@ -44,6 +44,7 @@ def render_file(
     formats: tuple[str, ...] = ("recipe.yaml",),
     offline: bool = False,
     compiler: str | None = None,
+    channels: ChannelOptions | None = None,
 ) -> Rendered:
     """`pmpm render`: validate the stack, resolve its variants once, write recipes.
 
@@ -59,6 +60,8 @@ def render_file(
     if compiler:
         stack.model.pmpm.compiler = compiler  # type: ignore[assignment]
     variants = stack_variants(stack, recipes)
+    if stack.model.pmpm.pypi:
+        _add_pypi_packages(stack, variants, channels, offline)
     return render_stack(
         stack,
         output,
@@ -69,6 +72,29 @@ def render_file(
     )
 
 
+def _add_pypi_packages(stack: Stack, variants: VariantSet, channels: ChannelOptions | None, offline: bool) -> None:
+    """`_pmpm.pypi`'s packages beside the stack's own, generated for the stack's python from what
+    its channels (and -c ones) lack; the local channel does not count: pmpm builds those there."""
+    from ..channel.layout import channel_url
+    from ..recipes.from_pypi import pypi_packages
+
+    if offline:
+        raise StackError(
+            "--offline: _pmpm.pypi is resolved by pip from its index", fix="render once online, or drop --offline"
+        )
+    searched = [*([] if channels and channels.override_channels else stack.channels), *_searched(channels)]
+    python = str((variants.values.get("python") or ["3.11"])[0])
+    urls = [channel_url(channel) for channel in searched]
+    stack.packages.extend(
+        pypi_packages(stack.model.pmpm.pypi, python=python, channels=urls, taken={p.name for p in stack.packages})
+    )
+
+
+def _searched(channels: ChannelOptions | None) -> list[str]:
+    """The -c channels a render looks in (for `_pmpm.pypi`), as text for its record."""
+    return [str(c) for c in channels.upstream] if channels else []
+
+
 def recipe_set(
     targets: list[Path],
     recipes: RecipeOptions = RecipeOptions(),
@@ -77,6 +103,7 @@ def recipe_set(
     state_dir: Path = STATE_DIR,
     offline: bool = False,
     compiler: str | None = None,
+    channels: ChannelOptions | None = None,
 ) -> RecipeSet:
     """What `pmpm build TARGETS` builds: a stack file (rendered into `output` first), a directory
     written by `pmpm render` (rendered again from its stack when variants are overridden), or
@@ -84,12 +111,21 @@ def recipe_set(
     targets = list(targets) or [output]
     if len(targets) == 1 and _is_stack_file(targets[0]):
         return _stack_recipe_set(
-            targets[0], recipes, output=output, state_dir=state_dir, offline=offline, compiler=compiler
+            targets[0],
+            recipes,
+            output=output,
+            state_dir=state_dir,
+            offline=offline,
+            compiler=compiler,
+            channels=channels,
         )
     if len(targets) == 1 and RecipeSet.is_rendered(targets[0]):
         rendered = RecipeSet.load(targets[0])
         if (recipes != RecipeOptions() or compiler) and rendered.stack is not None:
-            return render_file(rendered.stack, targets[0], recipes, offline=offline, compiler=compiler).recipe_set()
+            again = render_file(
+                rendered.stack, targets[0], recipes, offline=offline, compiler=compiler, channels=channels
+            )
+            return again.recipe_set()
         return rendered
     found = [recipe for target in targets for recipe in _recipes_in(target)]
     variants = resolve_variants(
@@ -101,7 +137,14 @@ def recipe_set(
 
 
 def _stack_recipe_set(
-    stack: Path, recipes: RecipeOptions, *, output: Path, state_dir: Path, offline: bool, compiler: str | None
+    stack: Path,
+    recipes: RecipeOptions,
+    *,
+    output: Path,
+    state_dir: Path,
+    offline: bool,
+    compiler: str | None,
+    channels: ChannelOptions | None = None,
 ) -> RecipeSet:
     """A stack's recipe set: read back when this very render is recorded as unchanged, else rendered."""
     output = _render_dir(
@@ -114,12 +157,15 @@ def _stack_recipe_set(
         None
         if recipes.source_mirror
         else _render_record(
-            stack, output, state_dir, {**options_key(recipes), "offline": offline, "compiler": compiler}
+            stack,
+            output,
+            state_dir,
+            {**options_key(recipes), "offline": offline, "compiler": compiler, "channels": _searched(channels)},
         )
     )
     if record is not None and record.load() is not None:
         return RecipeSet.load(output)
-    rendered = render_file(stack, output, recipes, offline=offline, compiler=compiler)
+    rendered = render_file(stack, output, recipes, offline=offline, compiler=compiler, channels=channels)
     if record is not None:
         _remember_render(record, rendered, list(recipes.variant_configs))
     return rendered.recipe_set()

@@ -45,7 +45,9 @@ def build_targets(
     from .building import build, remember_build  # the engine and the planner: past the replay only
     from .recipe_sets import recipe_set
 
-    found = recipe_set(list(targets), recipes, offline=options.channels.offline, output=render_dir)
+    found = recipe_set(
+        list(targets), recipes, offline=options.channels.offline, output=render_dir, channels=options.channels
+    )
     with (progress or (lambda: nullcontext(Silent())))() as reporter:
         report = build(found, options, reporter, only=only)
     if record is not None:
@@ -67,7 +69,9 @@ def submit_targets(
     # Rendered as deep as each job's private render dir, so relative source paths, and with
     # them the fingerprints that decide what is up to date, agree with the jobs' own.
     render_dir = StateDir.at(options.state_dir).slurm / "recipes" / "_submit"
-    found = recipe_set(list(targets), recipes, offline=options.channels.offline, output=render_dir)
+    found = recipe_set(
+        list(targets), recipes, offline=options.channels.offline, output=render_dir, channels=options.channels
+    )
     return submit_slurm(list(targets), found, recipes, options, sbatch_args=sbatch_args)
 
 

@@ -40,12 +40,13 @@ async def missing_from_record(file: Path) -> tuple[list[str], int]:
     many they list (`.pyc` files aside: installers compile them, engines drop them)."""
     archive = await PackageArchive.from_path(file)
     paths = {str(entry.relative_path) for entry in (await archive.paths_json()).paths}
-    records = sorted(path for path in paths if path.endswith(RECORD))
+    # installed distributions only: a vendored copy's dist-info (setuptools/_vendor/...) is not one
+    records = sorted(p for p in paths if p.endswith(RECORD) and _site(p).endswith("site-packages"))
     if not records:
         return [], 0
     missing, listed = [], 0
     for record, content in (await archive.read_files(records)).items():
-        site = posixpath.dirname(posixpath.dirname(record))  # lib/pythonX.Y/site-packages, or site-packages
+        site = _site(record)  # lib/pythonX.Y/site-packages, or site-packages
         for line in (content or b"").decode("utf-8", "replace").splitlines():
             path = posixpath.normpath(posixpath.join(site, line.split(",", 1)[0]))
             if not path.startswith(site + "/") or path.endswith(".pyc"):
@@ -54,3 +55,8 @@ async def missing_from_record(file: Path) -> tuple[list[str], int]:
             if path not in paths:
                 missing.append(path)
     return missing, listed
+
+
+def _site(record: str) -> str:
+    """The directory a `NAME.dist-info/RECORD` is in."""
+    return posixpath.dirname(posixpath.dirname(record))

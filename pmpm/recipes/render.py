@@ -205,7 +205,7 @@ class Renderer:
             backend_given = any(spec_name(spec) in _PEP517_BACKENDS for spec in host)
             # never the package itself: the engine packages only files new to the host env (setuptools
             # builds with its own in-tree backend, pip installs itself from its source tree)
-            tools = ["python", "pip", *([] if backend_given else ["setuptools"])]
+            tools = ["python", "pip", *([] if backend_given or package.source.wheel else ["setuptools"])]
             host = _ensure(host, [name for name in tools if name != package.name])
             run = _ensure(run, ["python"])
         local = {p.name: p for p in self.stack.packages}
@@ -246,8 +246,10 @@ def _source(
         return [("url", src.url), ("sha256", src.sha256)]
     from .sources import resolve_sdist  # asks pip, which knows the user's index, mirrors and proxies
 
-    sdist = resolve_sdist(src.pypi, src.sha256, offline=offline)
-    return [("url", sdist.url), ("sha256", sdist.sha256)]
+    form = ("pure" if package.noarch == "python" else "wheel") if src.wheel else "sdist"
+    sdist = resolve_sdist(src.pypi, src.sha256, offline=offline, form=form)
+    kept = [("file_name", sdist.filename)] if src.wheel else []  # a named file is not unpacked: pip installs it
+    return [("url", sdist.url), ("sha256", sdist.sha256), *kept]
 
 
 def _patches(package: Package, stack_dir: Path, recipe_dir: Path) -> list[str]:

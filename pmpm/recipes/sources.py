@@ -1,4 +1,5 @@
-"""PyPI sources: `pypi: NAME==VERSION` as the sdist pip fetched, by `file://` URL and sha256.
+"""PyPI sources: `pypi: NAME==VERSION` as the sdist (or, `wheel: true`, the wheel) pip fetched,
+by `file://` URL and sha256.
 
 pip already knows how the user reaches PyPI (index URL, extra indexes, find-links, proxies,
 certificates, from pip.conf and PIP_* variables), so pmpm asks pip to download the sdist and
@@ -20,12 +21,20 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .. import network, user_cache
-from ..errors import NetworkTimeout, StackError
+from ..errors import NetworkTimeout, NotOnIndex, StackError
 from ..files import atomic_write, sha256_file
 
 _FIX_INDEX = "check the name and version, and which index pip uses: pip config list"
+# What pip fetches: the sdist, the wheel pip picks for this host, or a pure-Python (py3-none-any) one.
+Form = Literal["sdist", "wheel", "pure"]
+_PIP_FORM = {
+    "sdist": lambda name: ["--no-binary", name],  # not :all:, which would build the build backend from source too
+    "wheel": lambda name: ["--only-binary", ":all:"],
+    "pure": lambda name: ["--only-binary", ":all:", "--platform", "any", "--implementation", "py", "--abi", "none"],
+}
 
 
 @dataclass(frozen=True)
@@ -39,18 +48,18 @@ class Sdist:
         return self.path.as_uri()
 
 
-def resolve_sdist(requirement: str, sha256: str | None = None, *, offline: bool = False) -> Sdist:
-    """The sdist of `name==version` (with this sha256, if given): from the cache, else through pip."""
+def resolve_sdist(requirement: str, sha256: str | None = None, *, offline: bool = False, form: Form = "sdist") -> Sdist:
+    """The sdist (or wheel) of `name==version` (with this sha256, if given): from the cache, else through pip."""
     store = user_cache("sdists")
     expected = sha256.lower() if sha256 else None
-    sdist = (_by_digest(store, expected) if expected else None) or _by_requirement(store, requirement)
+    sdist = (_by_digest(store, expected) if expected else None) or _by_requirement(store, requirement, form)
     if sdist is None and offline:
         raise StackError(
-            f"--offline: the sdist of {requirement} is not in pmpm's cache ({store})",
+            f"--offline: the {form} of {requirement} is not in pmpm's cache ({store})",
             fix="fill a mirror with `pmpm fetch` and pass --source-mirror DIR, render once online, or drop --offline",
         )
     if sdist is None:
-        sdist = _download(store, requirement)
+        sdist = _download(store, requirement, form)
     if expected and sdist.sha256 != expected:
         raise StackError(
             f"pypi source {requirement}: the stack gives sha256 {expected} but the sdist pip fetched "
@@ -66,26 +75,25 @@ def _by_digest(store: Path, digest: str) -> Sdist | None:
     return Sdist(files[0].name, digest, files[0]) if files else None
 
 
-def _index_entry(store: Path, requirement: str) -> Path:
+def _index_entry(store: Path, requirement: str, form: Form) -> Path:
     name, _, version = requirement.partition("==")
-    return store / "index" / f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}.json"
+    suffix = "" if form == "sdist" else f".{form}"
+    return store / "index" / f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}{suffix}.json"
 
 
-def _by_requirement(store: Path, requirement: str) -> Sdist | None:
+def _by_requirement(store: Path, requirement: str, form: Form) -> Sdist | None:
     try:
-        entry = json.loads(_index_entry(store, requirement).read_text())
+        entry = json.loads(_index_entry(store, requirement, form).read_text())
         path = store / "sha256" / entry["sha256"] / entry["filename"]
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent, or another process's half-written index predating atomic writes
     return Sdist(entry["filename"], entry["sha256"], path) if path.is_file() else None
 
 
-def _download(store: Path, requirement: str) -> Sdist:
+def _download(store: Path, requirement: str, form: Form) -> Sdist:
     """pip download into a private directory, then publish by rename: concurrent runs never see half a file."""
     (store / "tmp").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store / "tmp") as tmp:
-        # --no-binary NAME, not :all:, which would build the sdist's build backend from source too.
-        name = requirement.split("==")[0]
         proc = subprocess.run(
             [
                 sys.executable,
@@ -93,8 +101,7 @@ def _download(store: Path, requirement: str) -> Sdist:
                 "pip",
                 "download",
                 *network.pip_args(),
-                "--no-binary",
-                name,
+                *_PIP_FORM[form](requirement.split("==")[0]),
                 "--no-deps",
                 "--disable-pip-version-check",
                 "-q",
@@ -109,14 +116,14 @@ def _download(store: Path, requirement: str) -> Sdist:
         if proc.returncode and (waited := network.pip_timed_out(proc.stderr)):
             raise NetworkTimeout(f"cannot fetch the sdist of {requirement} through pip: {waited}")
         if proc.returncode or len(files) != 1:
-            raise StackError(
-                f"cannot fetch the sdist of {requirement} through pip: {_pip_reason(proc.stderr)}", fix=_FIX_INDEX
+            raise NotOnIndex(
+                f"cannot fetch the {form} of {requirement} through pip: {_pip_reason(proc.stderr)}", fix=_FIX_INDEX
             )
         digest = sha256_file(files[0])
         target = store / "sha256" / digest / files[0].name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(files[0], target)
-    atomic_write(_index_entry(store, requirement), json.dumps({"filename": target.name, "sha256": digest}))
+    atomic_write(_index_entry(store, requirement, form), json.dumps({"filename": target.name, "sha256": digest}))
     return Sdist(target.name, digest, target)
 
 

@@ -14,18 +14,12 @@ import rattler
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import type_word
-from ..order import NAME_RE, spec_name, topological_order
+from ..order import NAME_RE, local_deps, topological_order
 from ..yamlio import line_of
 
 Kind = Literal["cmake", "meson", "autotools", "make", "python", "script"]  # templates/kinds/<kind>.sh.j2
 KINDS: tuple[str, ...] = get_args(Kind)
-KIND_ARGS = {
-    "cmake_args": "cmake",
-    "meson_args": "meson",
-    "configure_args": "autotools",
-    "pip_args": "python",
-    "script": "script",
-}
+KIND_ARGS = dict(cmake_args="cmake", meson_args="meson", configure_args="autotools", pip_args="python", script="script")
 VERSION_RE = re.compile(r"^[A-Za-z0-9_.+!]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -82,6 +76,7 @@ class Source(_Model):
     url: str | None = None
     sha256: str | None = None
     pypi: str | None = None
+    wheel: bool = False  # a pypi source taken as its wheel (a repack), not built from its sdist
     patches: list[str] = []
 
     @model_validator(mode="after")
@@ -93,6 +88,8 @@ class Source(_Model):
             raise FieldError(
                 origins[1], f"{' and '.join(origins)} are both given (keep exactly one of path, git, url, pypi)"
             )
+        if self.wheel and not self.pypi:
+            raise FieldError("wheel", "wheel only applies to a pypi source (remove wheel or use pypi:)")
         if self.rev and not self.git:
             raise FieldError("rev", "rev only applies to a git source (remove rev or add git)")
         if self.url and not self.sha256:
@@ -229,6 +226,13 @@ class SlurmTarget(_Model):
         return [f"--{name.replace('_', '-')}={value}" for name, value in self.model_dump().items() if value is not None]
 
 
+class PypiEntry(_Model):
+    """`_pmpm.pypi: [{name: aiohttp==3.14.5, wheel: true}]`: a requirement, its wheel taken as is."""
+
+    name: Line
+    wheel: bool = False
+
+
 class PmpmSection(_Model):
     """The `_pmpm:` section."""
 
@@ -237,6 +241,7 @@ class PmpmSection(_Model):
     variant_keys: list[str] = []  # keys of the user's own: anything else unknown is a typo
     packages: list[Package] = []
     dependencies: list[str] = []
+    pypi: list[Union[Line, PypiEntry]] = []  # PyPI requirements made into packages (recipes.pypi)
     # Per march value as written in --variant/_pmpm.variants (or `default`), e.g. {x86-64-v4: {constraint: avx512}}.
     slurm: dict[str, SlurmTarget] = {}
 
@@ -340,11 +345,3 @@ class Stack:
         return [
             self.package(n) for n in topological_order({p.name: local_deps(p, self.packages) for p in self.packages})
         ]
-
-
-def local_deps(package: Package, packages: list[Package]) -> list[str]:
-    """Local packages this one needs: `depends:` plus requirements naming a local package."""
-    names = {p.name for p in packages}
-    reqs = package.requirements
-    named = [spec_name(spec) for spec in [*reqs.build, *reqs.host, *reqs.run]]
-    return list(dict.fromkeys([*package.depends, *(n for n in named if n in names and n != package.name)]))
