@@ -87,6 +87,14 @@ class Workflow:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PypiAddition:
+    stack: Path = option(Path("stack.yml"), "-s", "--stack", path=True, help="The stack file to edit.")
+    wheel: bool = option(
+        False, "--wheel", help="Take the distribution's wheel as is instead of building it from its sdist."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cleaning:
     logs: bool = option(False, "--logs", help="Also remove build logs.")
     cache: bool = option(False, "--cache", help="Also remove the package cache that environments install from.")

@@ -2,6 +2,18 @@
 manual of the command line, kept out of the code that parses it."""
 
 MANUAL = {
+    "add-pypi": """Add PyPI requirements to the stack's _pmpm.pypi, after pip resolves them.
+
+pmpm render and build turn each requirement, and each of its dependencies and build tools
+that the stack's channels lack, into a conda package: pure-Python distributions from their
+wheel (noarch: python, console scripts in bin/), the others compiled from their sdist for
+the stack's march variants. pip resolves through its own configuration (pip config list).
+
+\b
+Example:
+  pmpm add-pypi aiohttp 'requests[socks]>=2.31'
+  pmpm add-pypi --wheel some-binary-only-package
+""",
     "init": """Write a starter stack into DIRECTORY (default: here): stack.yml and its sources.
 
 A C library with a vectorizable kernel (CMake) and a program linking it (make), built by the

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # what the names below are, for type checkers and readers
     from ..stack.starter import write_starter
     from ..variants.resolve import VariantSet
     from .building import build, install, remember_build
-    from .recipe_sets import recipe_set, render_file, stack_variants
+    from .recipe_sets import add_pypi, recipe_set, render_file, stack_variants
     from .remote import ci_workflow, slurm_status, submit_slurm, wait_slurm, write_ci_workflow
     from .targets import build_targets, clean, index_channel, submit_targets
 
@@ -67,7 +67,7 @@ _WHERE = {
     "stack.starter": ["write_starter"],
     "variants.resolve": ["VariantSet"],
     "api.building": ["build", "install", "remember_build"],
-    "api.recipe_sets": ["recipe_set", "render_file", "stack_variants"],
+    "api.recipe_sets": ["add_pypi", "recipe_set", "render_file", "stack_variants"],
     "api.remote": ["ci_workflow", "slurm_status", "submit_slurm", "wait_slurm", "write_ci_workflow"],
     "api.targets": ["build_targets", "clean", "index_channel", "submit_targets"],
 }

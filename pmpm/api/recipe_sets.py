@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import RecipeError, StackError
 from ..options import DEFAULT_RECIPES, STATE_DIR, ChannelOptions, RecipeOptions
@@ -85,9 +86,41 @@ def _add_pypi_packages(stack: Stack, variants: VariantSet, channels: ChannelOpti
     searched = [*([] if channels and channels.override_channels else stack.channels), *_searched(channels)]
     python = str((variants.values.get("python") or ["3.11"])[0])
     urls = [channel_url(channel) for channel in searched]
-    stack.packages.extend(
-        pypi_packages(stack.model.pmpm.pypi, python=python, channels=urls, taken={p.name for p in stack.packages})
-    )
+    with _in_stack(stack):
+        generated = pypi_packages(
+            stack.model.pmpm.pypi, python=python, channels=urls, taken={p.name for p in stack.packages}
+        )
+    stack.packages.extend(generated)
+
+
+@contextmanager
+def _in_stack(stack: Stack) -> Iterator[None]:
+    """A `_pmpm.pypi` mistake, said at the stack's FILE:LINE."""
+    try:
+        yield
+    except StackError as exc:
+        if exc.file is not None:
+            raise
+        raise StackError(
+            exc.what, file=str(stack.path), line=stack.line("_pmpm", "pypi"), key=exc.key, fix=exc.fix
+        ) from None
+
+
+def add_pypi(stack_path: Path, requirements: list[str], *, wheel: bool = False) -> list[str]:
+    """`pmpm add-pypi`: the requirements, once pip resolves them for the stack's python, into its
+    `_pmpm.pypi` (`wheel`: taken as their wheels). Returns what was written."""
+    from ..recipes.from_pypi import parse
+    from ..recipes.pypi import resolve
+    from ..stack.edit import add_pypi as write_entries
+    from ..stack.load import load_stack
+
+    stack = load_stack(stack_path)
+    python = str((stack_variants(stack).values.get("python") or ["3.11"])[0])
+    with _in_stack(stack):
+        for text in requirements:
+            parse(text)
+        resolve(list(requirements), python, quiet=True)  # a typo or an unknown version fails here, not at build
+    return write_entries(Path(stack_path), list(requirements), wheel=wheel)
 
 
 def _searched(channels: ChannelOptions | None) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import api
-from ..commands import Cleaning, Printing, RenderOutput, Reporting, Submission, Workflow
+from ..commands import Cleaning, Printing, PypiAddition, RenderOutput, Reporting, Submission, Workflow
 from ..errors import human_size
 from ..manual import MANUAL
 from ..options import DEFAULT_CHANNEL, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
@@ -96,6 +96,15 @@ def init(directory: Path) -> None:
     for path in api.write_starter(directory):
         click.echo(f"wrote {path}")
     click.echo(f"next: cd {directory} && pmpm build stack.yml --variant march=native")
+
+
+@cli.command("add-pypi", help=MANUAL["add-pypi"])
+@click.argument("requirements", nargs=-1, required=True)
+@declared(PypiAddition)
+def add_pypi(requirements: tuple[str, ...], **params) -> None:
+    addition = take(PypiAddition, params)
+    for entry in api.add_pypi(addition.stack, list(requirements), wheel=addition.wheel):
+        click.echo(f"added {entry} to {addition.stack} (_pmpm.pypi)")
 
 
 @cli.command(help=MANUAL["index"])

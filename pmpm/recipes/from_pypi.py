@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from ..errors import NotOnIndex, StackError
+from ..errors import NotOnIndex, StackError, first_line
 from .pypi import (
     FIX_WHEEL,
     MAX_ROUNDS,
@@ -37,8 +37,8 @@ def pypi_packages(
     the build tools' build tools, until nothing new is needed."""
     wanted = [(entry, False) if isinstance(entry, str) else (entry.name, entry.wheel) for entry in entries]
     for text, _ in wanted:
-        _parse(text)
-    wheels = {normalized(_parse(text).name) for text, wheel in wanted if wheel}
+        parse(text)
+    wheels = {normalized(parse(text).name) for text, wheel in wanted if wheel}
     requirements, generated, tools = [text for text, _ in wanted], {}, False
     for _ in range(MAX_ROUNDS):
         if not requirements:
@@ -59,19 +59,21 @@ def pypi_packages(
     return list(generated.values())
 
 
-def _parse(text: str) -> Requirement:
+def parse(text: str) -> Requirement:
     try:
         return Requirement(text)
     except InvalidRequirement as exc:
         raise StackError(
-            f"{text!r} is not a PyPI requirement ({exc})", key="_pmpm.pypi", fix="e.g. aiohttp, aiohttp==3.14.5"
+            f"{text!r} is not a PyPI requirement ({first_line(exc)})",
+            key="_pmpm.pypi",
+            fix="e.g. aiohttp, aiohttp==3.14.5, requests[socks]>=2.31",
         ) from None
 
 
 def _specs(dists: dict[str, Dist], requirements: list[str], python: str) -> dict[str, list[str]]:
     """Per conda name, the specs the resolution puts on it (the stack's and its dependents'); the
     extras each distribution is asked for are recorded on it on the way."""
-    asked = [_parse(text) for text in requirements if applies(_parse(text), python)]
+    asked = [parse(text) for text in requirements if applies(parse(text), python)]
     for requirement in asked:
         if (dist := dists.get(normalized(requirement.name))) is not None:
             dist.extras |= set(requirement.extras)

@@ -122,9 +122,10 @@ class Dist:
         return f"{self.name}=={self.version}"
 
 
-def resolve(requirements: list[str], python: str) -> dict[str, Dist]:
+def resolve(requirements: list[str], python: str, *, quiet: bool = False) -> dict[str, Dist]:
     """pip's resolution of `requirements` for the target python, by normalized name."""
-    say(f"resolving {', '.join(requirements)} with pip for python {python}")
+    if not quiet:
+        say(f"resolving {', '.join(requirements)} with pip for python {python}")
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         running = f"{sys.version_info.major}.{sys.version_info.minor}"
