@@ -28,7 +28,7 @@ from typing import Iterable
 from packaging.requirements import Requirement
 
 from .. import network, user_cache
-from ..errors import NetworkTimeout, NotOnIndex, StackError, say
+from ..errors import NetworkTimeout, NotOnIndex, SolveError, StackError, say
 from ..files import atomic_write
 from .sources import Form, _pip_reason, resolve_sdist
 
@@ -257,7 +257,17 @@ def provided(specs: dict[str, list[str]], channels: list[str]) -> set[str]:
             if record.name.normalized == name and all(rattler.MatchSpec(s).matches(record) for s in wanted)
         }
 
-    return asyncio.run(query())
+    from rattler.exceptions import GatewayError
+
+    try:
+        return asyncio.run(query())
+    except GatewayError as exc:  # the one wording of envs.solve, for a channel a render now reads
+        where = network.url_in(exc) or ", ".join(channels)
+        raise SolveError(
+            f"cannot reach channel {where} to see which PyPI distributions it has "
+            f"({str(exc).strip().splitlines()[-1].removeprefix('Caused by:').strip()}) "
+            "(check the URL or path, the network or proxy; or use --override-channels)"
+        ) from None
 
 
 def form_of(dist: Dist, *, wheel: bool, tool: bool) -> Form:
