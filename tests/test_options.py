@@ -111,3 +111,18 @@ def test_the_public_api_is_one_surface_in_every_access_order(order):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "command, given, missing",
+    [("verify", ["-p", "env"], "--lock"), ("pack", ["-p", "env"], "--output"), ("bundle", ["s.yml"], "--output")],
+)
+def test_a_required_option_left_out_is_a_usage_error(command, given, missing):
+    """click 8.3 takes an explicit default of None as a given value: `required` must still fire."""
+    import click
+
+    from pmpm.cli import cli
+
+    with pytest.raises(click.MissingParameter) as caught:
+        cli.commands[command].make_context(command, list(given))
+    assert missing in caught.value.format_message()

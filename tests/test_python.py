@@ -219,13 +219,13 @@ _pmpm:
 def test_a_package_built_while_an_older_copy_could_sit_in_its_host_env_comes_out_whole(python_channel, tmp_path):
     """setuptools 80.9.0 over the channel's 75.1.0 (issues 29 and 30): pmpm no longer puts the
     package into its own host env, and every file its RECORD lists is in the package."""
-    from pmpm.builder.contents import missing_from_record
+    from pmpm.engines.contents import missing_from_record
 
     (tmp_path / "s.yml").write_text(SETUPTOOLS_80.format(extra=""))
     report = json.loads(pmpm("build", "s.yml", *upstream(python_channel), "--json", cwd=tmp_path).stdout)
     [package] = [Path(f) for p in report["packages"] if p["name"] == "setuptools" for f in p["files"]]
     missing, listed = asyncio.run(missing_from_record(package))
-    assert listed > 700 and missing == []
+    assert listed > 400 and missing == []  # top-level distribution only: not its vendored dist-infos
     prefix = tmp_path / "env"
     pmpm("create", "s.yml", "-p", prefix, *upstream(python_channel), cwd=tmp_path)
     assert env_python(prefix, "from setuptools import build_meta; import setuptools; print(setuptools.__version__)")

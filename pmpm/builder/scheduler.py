@@ -24,7 +24,6 @@ from ..errors import RecipeError, say
 from ..options import BuildOptions
 from ..state import StateDir
 from ..variants import microarch
-from .contents import check_contents
 from .environ import build_environ, job_environ
 from .fingerprint import Fingerprints
 from .log import BuildLogFile, warm_indexer_meanwhile
@@ -210,7 +209,6 @@ class Builder:
             # --dirty reuses a local source tree; a recipe without one (the CPU gate) has nothing to reuse.
             run = self._run_dirty if self.options.settings.dirty and job.planned.source_paths else self._run_clean
             files, scratch = run(job, self.options.settings.test and runnable, log)
-            check_contents(files)  # what its own metadata lists, or it is not published
         except EngineFailure as exc:  # the log is line-buffered: tail() sees it all
             return JobResult(
                 job,

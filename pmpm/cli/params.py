@@ -36,8 +36,10 @@ def _click_option(name: str, default: Any, flag: Flag) -> Callable:
     common["type"] = _kind(flag)
     if isinstance(default, tuple):
         return click.option(*flag.names, name, multiple=True, default=default, show_default=bool(default), **common)
+    if default is not None:  # click 8.3 takes an explicit default=None as a value: `required` would never fire
+        common["default"] = default
     shown = default is not None and not flag.hidden
-    return click.option(*flag.names, name, default=default, show_default=shown, nargs=flag.nargs, **common)
+    return click.option(*flag.names, name, show_default=shown, nargs=flag.nargs, **common)
 
 
 def _kind(flag: Flag) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rattler.package_streaming import PackageArchive
 
-from ..engines.base import Cause, EngineFailure
+from .base import Cause, EngineFailure
 
 RECORD = ".dist-info/RECORD"
 
