@@ -55,7 +55,14 @@ def pypi_packages(
             host = _build_tools(dist, python) if form == "sdist" else []
             generated[name] = _package(dist, form, host, python)
             needed.update(host)
-        requirements, tools = sorted(needed), True
+        # the next round resolves the build tools no round has generated yet
+        requirements, tools = sorted(r for r in needed if conda_name(parse(r).name) not in generated), True
+    if requirements:
+        raise StackError(
+            f"build tools still need build tools after {MAX_ROUNDS} rounds: {', '.join(requirements)}",
+            key="_pmpm.pypi",
+            fix="add the last ones to the stack's channels, or take the distributions needing them as wheels",
+        )
     return list(generated.values())
 
 
