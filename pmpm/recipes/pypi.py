@@ -30,7 +30,7 @@ from packaging.requirements import Requirement
 from .. import network, user_cache
 from ..errors import NetworkTimeout, NotOnIndex, SolveError, StackError, say
 from ..files import atomic_write
-from .sources import Form, _pip_reason, resolve_sdist
+from .sources import Form, pip_reason, resolve_sdist
 
 # PyPI name (PEP 503 normalized) -> conda-forge's name, where they differ.
 CONDA_NAMES = {
@@ -141,7 +141,7 @@ def resolve(requirements: list[str], python: str, *, quiet: bool = False) -> dic
             raise NetworkTimeout(f"cannot resolve _pmpm.pypi through pip: {waited}")
         if proc.returncode:
             raise StackError(
-                f"pip cannot resolve {', '.join(requirements)} for python {python}: {_pip_reason(proc.stderr)}",
+                f"pip cannot resolve {', '.join(requirements)} for python {python}: {pip_reason(proc.stderr)}",
                 key="_pmpm.pypi",
                 fix="check the names and versions, and which index pip uses: pip config list",
             )

@@ -117,7 +117,7 @@ def _download(store: Path, requirement: str, form: Form) -> Sdist:
             raise NetworkTimeout(f"cannot fetch the sdist of {requirement} through pip: {waited}")
         if proc.returncode or len(files) != 1:
             raise NotOnIndex(
-                f"cannot fetch the {form} of {requirement} through pip: {_pip_reason(proc.stderr)}", fix=_FIX_INDEX
+                f"cannot fetch the {form} of {requirement} through pip: {pip_reason(proc.stderr)}", fix=_FIX_INDEX
             )
         digest = sha256_file(files[0])
         target = store / "sha256" / digest / files[0].name
@@ -127,7 +127,7 @@ def _download(store: Path, requirement: str, form: Form) -> Sdist:
     return Sdist(target.name, digest, target)
 
 
-def _pip_reason(stderr: str) -> str:
+def pip_reason(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if any("No module named pip" in line for line in lines):
         return "pip is not installed in pmpm's Python"
