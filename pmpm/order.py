@@ -9,6 +9,11 @@ import re
 NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]*$")  # a conda package name
 
 
+def canonical(name: str) -> str:
+    """PEP 503 names (runs of -_. are one '-', lowercase), to compare pip's and conda's names."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def spec_name(spec: str) -> str:
     """The package name a match spec starts with: `zlib >=1.2`, `python>=3.8`, `numpy=2.1` -> the name."""
     return re.split(r"[\s=<>!~\[]", str(spec).strip(), maxsplit=1)[0]

@@ -84,11 +84,10 @@ def _add_pypi_packages(stack: Stack, variants: VariantSet, channels: ChannelOpti
             "--offline: _pmpm.pypi is resolved by pip from its index", fix="render once online, or drop --offline"
         )
     searched = [*([] if channels and channels.override_channels else stack.channels), *_searched(channels)]
-    python = str((variants.values.get("python") or ["3.11"])[0])
     urls = [channel_url(channel) for channel in searched]
     with _in_stack(stack):
         generated = pypi_packages(
-            stack.model.pmpm.pypi, python=python, channels=urls, taken={p.name for p in stack.packages}
+            stack.model.pmpm.pypi, python=_python(variants), channels=urls, taken={p.name for p in stack.packages}
         )
     stack.packages.extend(generated)
 
@@ -115,12 +114,18 @@ def add_pypi(stack_path: Path, requirements: list[str], *, wheel: bool = False) 
     from ..stack.load import load_stack
 
     stack = load_stack(stack_path)
-    python = str((stack_variants(stack).values.get("python") or ["3.11"])[0])
     with _in_stack(stack):
         for text in requirements:
             parse(text)
-        resolve(list(requirements), python, quiet=True)  # a typo or an unknown version fails here, not at build
+        resolve(
+            list(requirements), _python(stack_variants(stack)), quiet=True
+        )  # a typo or an unknown version fails here, not at build
     return write_entries(Path(stack_path), list(requirements), wheel=wheel)
+
+
+def _python(variants: VariantSet) -> str:
+    """The python `_pmpm.pypi` is resolved for: the stack's first `python` variant."""
+    return str((variants.values.get("python") or ["3.11"])[0])
 
 
 def _searched(channels: ChannelOptions | None) -> list[str]:

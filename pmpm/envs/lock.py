@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from .. import network
 from ..channel.layout import PLATFORM
 from ..errors import SolveError, UsageError, first_line
 from ..files import atomic_write, replacing
+from ..order import canonical
 
 INPUTS_PREFIX = "# pmpm-inputs: sha256:"
 
@@ -99,11 +99,6 @@ def sha256_explicit_path(explicit_path: Path) -> Path:
 
 
 # --- pip: list -> wheels -------------------------------------------------------------
-
-
-def canonical(name: str) -> str:
-    """PEP 503 names, to compare pip and conda names."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 # pip's --platform tags for a platform this host is not (pip widens macosx and manylinux2014 tags itself)

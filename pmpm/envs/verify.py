@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..files import sha256_file
-from .lock import canonical, read_lock
+from ..order import canonical
+from .lock import read_lock
 
 
 @dataclass

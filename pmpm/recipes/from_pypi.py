@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ..errors import NotOnIndex, StackError, first_line
+from ..order import canonical
 from .pypi import (
     FIX_WHEEL,
     MAX_ROUNDS,
@@ -19,7 +20,6 @@ from .pypi import (
     conda_spec,
     console_scripts,
     form_of,
-    normalized,
     provided,
     resolve,
 )
@@ -36,9 +36,8 @@ def pypi_packages(
     `channels` provide left out. Rounds: the requirements, then their sdists' build tools, then
     the build tools' build tools, until nothing new is needed."""
     wanted = [(entry, False) if isinstance(entry, str) else (entry.name, entry.wheel) for entry in entries]
-    for text, _ in wanted:
-        parse(text)
-    wheels = {normalized(parse(text).name) for text, wheel in wanted if wheel}
+    parsed = [parse(text) for text, _ in wanted]  # every entry checked before pip is asked
+    wheels = {canonical(requirement.name) for requirement, (_, wheel) in zip(parsed, wanted) if wheel}
     requirements, generated, tools = [text for text, _ in wanted], {}, False
     for _ in range(MAX_ROUNDS):
         if not requirements:
@@ -80,22 +79,22 @@ def parse(text: str) -> Requirement:
 def _specs(dists: dict[str, Dist], requirements: list[str], python: str) -> dict[str, list[str]]:
     """Per conda name, the specs the resolution puts on it (the stack's and its dependents'); the
     extras each distribution is asked for are recorded on it on the way."""
-    asked = [parse(text) for text in requirements if applies(parse(text), python)]
+    asked = [requirement for requirement in map(parse, requirements) if applies(requirement, python)]
     for requirement in asked:
-        if (dist := dists.get(normalized(requirement.name))) is not None:
+        if (dist := dists.get(canonical(requirement.name))) is not None:
             dist.extras |= set(requirement.extras)
     changed = True
     while changed:  # extras asked for by dependents (requests[socks]) bring their own requirements
         changed = False
         for dist in dists.values():
             for requirement in _needs(dist, python):
-                child = dists.get(normalized(requirement.name))
+                child = dists.get(canonical(requirement.name))
                 if child is not None and not set(requirement.extras) <= child.extras:
                     child.extras |= set(requirement.extras)
                     changed = True
     specs: dict[str, list[str]] = {conda_name(d.name): [] for d in dists.values()}
     for requirement in [*asked, *(r for d in dists.values() for r in _needs(d, python))]:
-        if normalized(requirement.name) in dists:
+        if canonical(requirement.name) in dists:
             specs[conda_name(requirement.name)].append(conda_spec(requirement))
     return specs
 
@@ -107,7 +106,7 @@ def _needs(dist: Dist, python: str) -> list[Requirement]:
 
 def _build_tools(dist: Dist, python: str) -> list[str]:
     try:
-        return [text for text in build_requirements(dist.pin, python) if applies(Requirement(text), python)]
+        return [text for text in build_requirements(dist.pin) if applies(Requirement(text), python)]
     except NotOnIndex as exc:  # no sdist on the index: only its wheel can be had
         raise StackError(exc.what, key="_pmpm.pypi", fix=FIX_WHEEL % dist.pin) from None
 

@@ -30,6 +30,7 @@ from packaging.requirements import Requirement
 from .. import network, user_cache
 from ..errors import NetworkTimeout, NotOnIndex, SolveError, StackError, say
 from ..files import atomic_write
+from ..order import canonical
 from .sources import Form, pip_reason, resolve_sdist
 
 # PyPI name (PEP 503 normalized) -> conda-forge's name, where they differ.
@@ -48,13 +49,8 @@ FIX_WHEEL = "or take its wheel as is: `- {name: %s, wheel: true}` in _pmpm.pypi"
 MAX_ROUNDS = 6  # build tools of build tools: setuptools-scm needs setuptools, ...
 
 
-def normalized(name: str) -> str:
-    """PEP 503: runs of -_. are one '-', lowercase."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def conda_name(pypi_name: str) -> str:
-    name = normalized(pypi_name)
+    name = canonical(pypi_name)
     return CONDA_NAMES.get(name, name)
 
 
@@ -150,7 +146,7 @@ def resolve(requirements: list[str], python: str, *, quiet: bool = False) -> dic
     for item in data["install"]:
         meta = item["metadata"]
         urls = dict(url.split(", ", 1) for url in meta.get("project_url", []) if ", " in url)
-        dists[normalized(meta["name"])] = Dist(
+        dists[canonical(meta["name"])] = Dist(
             name=meta["name"],
             version=meta["version"],
             requires=meta.get("requires_dist", []),
@@ -182,7 +178,7 @@ def _spdx(field: str, classifiers: list[str]) -> str:
     return SPDX.get(field.strip(), known[0] if len(set(known)) == 1 else "")
 
 
-def build_requirements(requirement: str, python: str) -> list[str]:
+def build_requirements(requirement: str) -> list[str]:
     """What building `requirement`'s sdist needs (pyproject.toml's requires, and what its backend
     asks for), remembered per sdist: asking costs an isolated environment."""
     sdist = resolve_sdist(requirement, form="sdist")

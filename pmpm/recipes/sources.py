@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Literal
 from .. import network, user_cache
 from ..errors import NetworkTimeout, NotOnIndex, StackError
 from ..files import atomic_write, sha256_file
+from ..order import canonical
 
 _FIX_INDEX = "check the name and version, and which index pip uses: pip config list"
 # What pip fetches: the sdist, the wheel pip picks for this host, or a pure-Python (py3-none-any) one.
@@ -78,7 +78,7 @@ def _by_digest(store: Path, digest: str) -> Sdist | None:
 def _index_entry(store: Path, requirement: str, form: Form) -> Path:
     name, _, version = requirement.partition("==")
     suffix = "" if form == "sdist" else f".{form}"
-    return store / "index" / f"{re.sub(r'[-_.]+', '-', name).lower()}=={version}{suffix}.json"
+    return store / "index" / f"{canonical(name)}=={version}{suffix}.json"
 
 
 def _by_requirement(store: Path, requirement: str, form: Form) -> Sdist | None:

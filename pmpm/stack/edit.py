@@ -11,17 +11,18 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..errors import StackError
 from ..files import atomic_write
+from ..order import canonical
 from ..yamlio import read_yaml
 
 
 def _key(requirement: str) -> str:
     """The PEP 503 name a requirement starts with."""
-    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]).lower()
+    return canonical(re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0])
 
 
 def add_pypi(path: Path, requirements: list[str], *, wheel: bool = False) -> list[str]:
     """Add `requirements` to the stack's `_pmpm.pypi` (as `{name: R, wheel: true}` with `wheel`);
-    one already listed for the same distribution is replaced. Returns the entries written."""
+    one already listed for the same distribution is replaced. Returns the requirements written."""
     doc = read_yaml(path)
     if not isinstance(doc, CommentedMap):
         raise StackError("a stack file is a mapping (name, channels, dependencies, _pmpm)", file=str(path))
@@ -31,7 +32,6 @@ def add_pypi(path: Path, requirements: list[str], *, wheel: bool = False) -> lis
     entries = section.setdefault("pypi", CommentedSeq())
     if not isinstance(entries, list):
         raise StackError("_pmpm.pypi must be a list", file=str(path), key="_pmpm.pypi", fix="write pypi: [NAME, ...]")
-    written = []
     for requirement in requirements:
         entry = CommentedMap([("name", requirement), ("wheel", True)]) if wheel else requirement
         names = [_key(e["name"] if isinstance(e, dict) else str(e)) for e in entries]
@@ -41,9 +41,8 @@ def add_pypi(path: Path, requirements: list[str], *, wheel: bool = False) -> lis
             entries.ca.items.pop(index, None)  # the replaced entry's comment described it
         else:
             entries.append(entry)
-        written.append(requirement)
     out, yaml = io.StringIO(), YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)  # lists indented under their key, as stacks are written
     yaml.dump(doc, out)
     atomic_write(path, out.getvalue())
-    return written
+    return list(requirements)
