@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import REPO
 
-from pmpm.cli import cli
+from pmpm.cli.main import COMMAND_MODULES
 
 HEAVY = ("rattler_build", "rattler", "pydantic", "jinja2", "rich", "ruamel", "archspec", "filelock", "conda_pack")
 # pmpm's own modules any start-up may load: the CLI's, and the small ones it is made of.
@@ -26,6 +26,9 @@ STARTUP = {
     "pmpm.api",  # its names load on first use
     "pmpm.options",
     "pmpm.commands",
+    "pmpm.commands.build",
+    "pmpm.commands.envs",
+    "pmpm.commands.legacy",
     "pmpm.manual",
     "pmpm.errors",
     "pmpm.__main__",
@@ -48,11 +51,32 @@ def _loaded(argv: list[str]) -> dict[str, list[str]]:
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize("command", sorted(cli.commands))
+@pytest.mark.parametrize("command", sorted(COMMAND_MODULES))
 def test_help_of_every_command_loads_nothing_heavy(command):
     loaded = _loaded([command, "--help"])
     assert loaded["heavy"] == [], loaded["heavy"]
     assert set(loaded["own"]) <= STARTUP, sorted(set(loaded["own"]) - STARTUP)
+    # Only its own family's module and option declarations (legacy reuses envs' install).
+    families = {COMMAND_MODULES[command]} | ({"envs"} if COMMAND_MODULES[command] == "legacy" else set())
+    others = {
+        f"pmpm.{layer}.{family}" for layer in ("cli", "commands") for family in {"build", "envs", "legacy"} - families
+    }
+    assert others.isdisjoint(loaded["own"]), sorted(others & set(loaded["own"]))
+
+
+def test_the_command_table_names_each_command_of_each_module():
+    probe = (
+        "from pmpm.cli import cli, build, envs, legacy\n"
+        "print({name: c.callback.__module__ for name, c in sorted(cli.commands.items())})"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == str({name: f"pmpm.cli.{module}" for name, module in sorted(COMMAND_MODULES.items())})
+
+
+def test_the_overview_lists_every_command():
+    proc = subprocess.run([sys.executable, "-m", "pmpm", "--help"], capture_output=True, text=True, check=True)
+    listed = proc.stdout.split("Commands:")[1].split()
+    assert set(COMMAND_MODULES) <= set(listed)
 
 
 def test_a_bad_option_is_refused_before_anything_heavy_loads():

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from pmpm.cli import cli
@@ -39,7 +40,7 @@ def _not_default(group: type, root: Path):
 
 def _parse(argv: list[str]) -> dict:
     """`pmpm build ARGV` as click parses it, without running it."""
-    return dict(cli.commands["build"].make_context("build", ["stack.yml", *argv]).params)
+    return dict(cli.get_command(click.Context(cli), "build").make_context("build", ["stack.yml", *argv]).params)
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: g.__name__)
@@ -62,7 +63,7 @@ def test_a_unit_job_repeats_every_option_of_the_submitting_command(tmp_path):
     unit = Unit("libkern", {"march": "x86-64-v3"})
     argv = Invocation((tmp_path / "stack.yml",), recipes, options).argv(unit, program=["pmpm"])
     assert argv[:5] == ["pmpm", "build", str(tmp_path / "stack.yml"), "--only-package", "libkern"]
-    params = dict(cli.commands["build"].make_context("build", argv[2:]).params)
+    params = dict(cli.get_command(click.Context(cli), "build").make_context("build", argv[2:]).params)
     assert params["only"] == ("libkern",)
     assert take(RecipeOptions, params) == dataclasses.replace(recipes, variants=(*recipes.variants, "march=x86-64-v3"))
     for name, group in (("channels", ChannelOptions), ("settings", BuildSettings), ("engine", EngineOptions)):
@@ -119,10 +120,7 @@ def test_the_public_api_is_one_surface_in_every_access_order(order):
 )
 def test_a_required_option_left_out_is_a_usage_error(command, given, missing):
     """click 8.3 takes an explicit default of None as a given value: `required` must still fire."""
-    import click
-
-    from pmpm.cli import cli
 
     with pytest.raises(click.MissingParameter) as caught:
-        cli.commands[command].make_context(command, list(given))
+        cli.get_command(click.Context(cli), command).make_context(command, list(given))
     assert missing in caught.value.format_message()

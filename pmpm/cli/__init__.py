@@ -1,6 +1,6 @@
-"""The command line: parsing, calling `pmpm.api`, printing. Each module adds its commands to `cli`."""
+"""The command line: parsing, calling `pmpm.api`, printing. Each module adds its commands to `cli`
+when `cli` first asks for one of them (`main.COMMAND_MODULES`)."""
 
-from . import build, envs, legacy  # noqa: F401  (they register their commands)
 from .main import cli, main
 
 __all__ = ["cli", "main"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import api
-from ..commands import Cleaning, Printing, PypiAddition, RenderOutput, Reporting, Submission, Workflow
+from ..commands.build import Cleaning, Printing, PypiAddition, RenderOutput, Reporting, Submission, Workflow
 from ..errors import human_size
 from ..manual import MANUAL
 from ..options import DEFAULT_CHANNEL, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions

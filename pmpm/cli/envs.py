@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import api
-from ..commands import Bundling, Creation, Locking, Packing, Parallel, Target, Verifying
+from ..commands.envs import Bundling, Creation, Locking, Packing, Parallel, Target, Verifying
 from ..errors import InputError, human_size
 from ..manual import MANUAL
 from ..options import BuildOptions, BuildSettings, ChannelOptions, RecipeOptions

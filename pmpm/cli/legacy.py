@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import api
-from ..commands import Fetching, Original
+from ..commands.legacy import Fetching, Original
 from ..manual import MANUAL
 from ..options import BuildOptions, BuildSettings, ChannelOptions, RecipeOptions
 from .envs import install_stack

@@ -6,6 +6,7 @@ the traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -15,8 +16,25 @@ import click
 from .. import __version__
 from ..errors import PmpmError
 
+# Which module of `pmpm.cli` defines each command. A command's module is imported only when it
+# runs (or when `pmpm --help` lists them all), so a start-up builds its own options and no other
+# command's. tests/test_imports.py checks this table against the modules.
+COMMAND_MODULES = {
+    **dict.fromkeys(("render", "build", "ci", "init", "add-pypi", "index", "status", "clean"), "build"),
+    **dict.fromkeys(("create", "lock", "bundle", "pack", "verify", "run", "install"), "envs"),
+    **dict.fromkeys(("conda_install", "system_install", "fetch"), "legacy"),
+}
+
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMAND_MODULES:
+            importlib.import_module(f"{__package__}.{COMMAND_MODULES[name]}")  # it adds its commands to `cli`
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
