@@ -120,6 +120,17 @@ class BuildSettings:
         help="Compile without pmpm's compiler cache (ccache, under pmpm's user cache; used when "
         "installed); env PMPM_NO_CCACHE=1.",
     )
+    cache: tuple[str, ...] = option(
+        (),
+        "--cache",
+        metavar="s3://BUCKET/PREFIX",
+        help="A binary cache and team channel in S3 (or MinIO/Ceph via AWS_ENDPOINT_URL): a package built "
+        "elsewhere from the same inputs is downloaded instead of built, and what is built is pushed there. "
+        "Credentials from the standard AWS variables or AWS_PROFILE. Repeatable.",
+    )
+    cache_from: tuple[str, ...] = option(
+        (), "--cache-from", metavar="s3://BUCKET/PREFIX", help="A cache read but never written. Repeatable."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

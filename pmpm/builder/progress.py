@@ -24,8 +24,14 @@ from ..variants.microarch import GATE_PACKAGE
 from .plan import Job
 from .report import JobResult, Status
 
-STYLE = {Status.BUILT: "green", Status.UP_TO_DATE: "cyan", Status.FAILED: "bold red", Status.SKIPPED: "yellow"}
-DONE = (Status.BUILT, Status.UP_TO_DATE)
+STYLE = {
+    Status.BUILT: "green",
+    Status.CACHED: "green",
+    Status.UP_TO_DATE: "cyan",
+    Status.FAILED: "bold red",
+    Status.SKIPPED: "yellow",
+}
+DONE = (Status.BUILT, Status.CACHED, Status.UP_TO_DATE)
 COLUMNS = ("package", "build", "status", "time", "file")
 
 

@@ -24,9 +24,10 @@ class Built:
     scratch: Path | None  # its private output, removed once published
     digest: str
     replace: bool  # --force: publish over the channel's file of the same name
-    log: BuildLogFile
+    log: BuildLogFile | None  # None: downloaded from a binary cache, not built
     seconds: float
     origin: str = ""  # the stack (or recipe) it was built from, recorded in the channel
+    cached_from: str = ""  # the binary cache it came from
 
 
 class Publisher:
@@ -81,16 +82,19 @@ class Publisher:
         results, files = [], iter(published)
         for b in built:
             # Another pmpm published the same inputs while this one built: its package stands.
+            status = Status.UP_TO_DATE if identical else Status.CACHED if b.cached_from else Status.BUILT
+            message = "published meanwhile by another pmpm process" if identical else b.cached_from
             results.append(
                 JobResult(
                     b.job,
-                    Status.UP_TO_DATE if identical else Status.BUILT,
+                    status,
                     files=[next(files) for _ in b.files],
                     seconds=b.seconds + share,
-                    script_seconds=b.log.script_seconds,
-                    log=b.log.path,
-                    message="published meanwhile by another pmpm process" if identical else "",
-                    warnings=b.log.warnings,
+                    script_seconds=b.log.script_seconds if b.log else 0.0,
+                    log=b.log.path if b.log else None,
+                    message=message,
+                    warnings=b.log.warnings if b.log else [],
+                    digest=b.digest,
                 )
             )
         return results

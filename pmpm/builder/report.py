@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..errors import BuildFailed
 
 if TYPE_CHECKING:  # a report is read without the planner (and its engine) loaded: the no-op replay
+    from ..engines.base import EngineFailure
     from .plan import Job
 
 
@@ -17,6 +18,7 @@ class Status(str, enum.Enum):
     """A job's outcome. A str enum: its value is the word reports and JSON show."""
 
     BUILT = "built"
+    CACHED = "from cache"  # downloaded from a binary cache (`--cache`), its message the cache's URL
     UP_TO_DATE = "up to date"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -35,6 +37,7 @@ class JobResult:
     log: Path | None = None
     message: str = ""
     warnings: list[str] = field(default_factory=list)  # the engine's, e.g. overlinking
+    digest: str = ""  # the fingerprint of its inputs (see `fingerprint`), when it has a package
 
 
 @dataclass
@@ -45,7 +48,7 @@ class BuildReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.status in (Status.BUILT, Status.UP_TO_DATE) for r in self.results)
+        return all(r.status in (Status.BUILT, Status.CACHED, Status.UP_TO_DATE) for r in self.results)
 
     def to_json(self) -> dict:
         return {
@@ -119,3 +122,26 @@ class Silent:
 
     def finished(self, result):
         pass
+
+
+def explain(failure: EngineFailure, job: Job, channels: list[str]) -> str:
+    """The engine's one-line error, made specific when the network is to blame."""
+    from .. import reachability  # only after a failure: a healthy build never loads urllib
+    from ..engines.base import Cause
+
+    if failure.cause is Cause.RESOLVE:
+        down = [f"{url} ({why})" for url in channels if (why := reachability.channel_problem(url))]
+        if down:
+            return (
+                f"cannot reach channel {'; '.join(down)} (check the URL or path, the network or proxy; "
+                "or use --override-channels / --offline)"
+            )
+        return (
+            f"{failure.message}: cannot resolve the build or host requirements; "
+            f"channels searched: {', '.join(channels)} (add one with -c, or drop --offline)"
+        )
+    if failure.cause is Cause.DOWNLOAD:
+        failed = [f"{url}: {why}" for url in job.planned.source_urls if (why := reachability.problem(url))]
+        if failed:
+            return f"cannot download the source {'; '.join(failed)}"
+    return failure.message

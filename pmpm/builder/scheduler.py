@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from ..channel.layout import search_order
 from ..channel.local import LocalChannel
-from ..engines.base import BuildRequest, Cause, Engine, EngineFailure, plan_recipe
+from ..engines.base import BuildRequest, Engine, EngineFailure, plan_recipe
 from ..engines.registry import engine_for, out_of_process
 from ..errors import RecipeError, say
 from ..options import BuildOptions
 from ..state import StateDir
 from ..variants import microarch
+from .cache import BinaryCache
 from .environ import build_environ, job_environ
 from .fingerprint import Fingerprints
 from .log import BuildLogFile, warm_indexer_meanwhile
@@ -31,7 +32,7 @@ from .plan import Job, plan, select
 from .processes import stop_children
 from .publish import Built, Publisher
 from .rebuild import DirtyWorkspace
-from .report import BuildReport, JobResult, Reporter, Silent, Status
+from .report import BuildReport, JobResult, Reporter, Silent, Status, explain
 
 if TYPE_CHECKING:
     from ..recipes.render import RecipeSet
@@ -66,6 +67,7 @@ class Builder:
         self.environ = build_environ(options.settings)  # what every build's environment gets (see `environ`)
         self.fingerprints = Fingerprints(self.channels, self.engine.name)
         self.publisher = Publisher(self.channel)
+        self.cache = BinaryCache(options.settings.cache, options.settings.cache_from)
         self._worker = out_of_process(self.engine, options.settings.jobs)  # see `_engine`
         self._worker_jobs = 0  # the plan's jobs for it not yet run (see `_warm`, `_engine_done`)
         self._counting = threading.Lock()
@@ -75,6 +77,7 @@ class Builder:
         for path, pid in self.state.remove_stale():
             say(f"removed {path} (left by pmpm process {pid}, which is gone)")
         self.channel.ensure()
+        self.cache.check()
         self.reporter.planned(jobs)
         results: dict[str, JobResult] = {}
         failed_names: set[str] = set()
@@ -162,11 +165,15 @@ class Builder:
             outcomes.append(self._produce(job))
         built = [outcome for outcome in outcomes if isinstance(outcome, Built)]
         published = iter(self.publisher.publish(built, background=False) if built else [])
-        return [outcome if isinstance(outcome, JobResult) else next(published) for outcome in outcomes]
+        results = [outcome if isinstance(outcome, JobResult) else next(published) for outcome in outcomes]
+        self.cache.push(results)
+        return results
 
     def _build_one(self, job: Job) -> JobResult:
         outcome = self._produce(job)
-        return outcome if isinstance(outcome, JobResult) else self.publisher.publish([outcome])[0]
+        result = outcome if isinstance(outcome, JobResult) else self.publisher.publish([outcome])[0]
+        self.cache.push([result])
+        return result
 
     def _produce(self, job: Job) -> JobResult | Built:
         """Build `job` unless it is up to date: its files, not yet published, or why there are none."""
@@ -177,11 +184,14 @@ class Builder:
         # --force rebuilds the stack's packages; the CPU gate is pmpm's own archspec data, never stale.
         force = self.options.settings.force and job.name != microarch.GATE_PACKAGE
         if not force and self.fingerprints.up_to_date(job, self.channel, digest):
-            return JobResult(
-                job, Status.UP_TO_DATE, files=[self.channel.path / job.channel_key], seconds=time.perf_counter() - start
-            )
+            files = [self.channel.path / job.channel_key]
+            return JobResult(job, Status.UP_TO_DATE, files=files, seconds=time.perf_counter() - start, digest=digest)
         # The CPU gate is pmpm's own data, the same whoever renders it: never another stack's build.
         gate, origin = job.name == microarch.GATE_PACKAGE, self._origin(job)
+        private = self.state.output(job.label)
+        if not (force or gate) and (hit := self.cache.fetch(digest, private)):
+            took = time.perf_counter() - start
+            return Built(job, [hit.path], private, digest, False, None, took, origin=origin, cached_from=hit.url)
         if not (force or gate) and (other := self.channel.clash(job.channel_key, digest, origin)):
             why = (
                 f"{job.channel_key} in {self.channel.path} was built from {other}, from other inputs: this build "
@@ -216,7 +226,7 @@ class Builder:
                 seconds=time.perf_counter() - start,
                 log=log.path,
                 script_seconds=log.script_seconds,
-                message=f"{self._explain(job, exc)}\n{log.tail()}",
+                message=f"{explain(exc, job, self.channels)}\n{log.tail()}",
             )
         finally:
             log.close()
@@ -228,27 +238,6 @@ class Builder:
         """What a package file is built from, as the channel records it: the stack, else the recipe."""
         source = self.recipe_set.stack or job.recipe
         return str(Path(source).resolve())
-
-    def _explain(self, job: Job, failure: EngineFailure) -> str:
-        """The engine's one-line error, made specific when the network is to blame."""
-        from .. import reachability  # only after a failure: a healthy build never loads urllib
-
-        if failure.cause is Cause.RESOLVE:
-            down = [f"{url} ({why})" for url in self.channels if (why := reachability.channel_problem(url))]
-            if down:
-                return (
-                    f"cannot reach channel {'; '.join(down)} (check the URL or path, the network or proxy; "
-                    "or use --override-channels / --offline)"
-                )
-            return (
-                f"{failure.message}: cannot resolve the build or host requirements; "
-                f"channels searched: {', '.join(self.channels)} (add one with -c, or drop --offline)"
-            )
-        if failure.cause is Cause.DOWNLOAD:
-            failed = [f"{url}: {why}" for url in job.planned.source_urls if (why := reachability.problem(url))]
-            if failed:
-                return f"cannot download the source {'; '.join(failed)}"
-        return failure.message
 
     def _request(
         self, job: Job, output_dir: Path, test: bool, dirty: bool = False, work_dir: Path | None = None
