@@ -206,3 +206,16 @@ def test_conda_clients_read_the_channel_through_s3(s3_server, tmp_path):  # noqa
     assert sorted(r["name"] for r in records if not r["name"].startswith("_")) == ["kern-cli", "libkern"]
     assert all(r["url"].startswith(f"s3://{bucket}/ch/") for r in records)
     assert subprocess.run([plain / "env" / "bin" / "kern", "1000"], capture_output=True, check=True).stdout
+
+
+def test_a_record_naming_a_path_outside_the_channel_is_ignored(s3_server, monkeypatch):  # noqa: F811
+    from pmpm.channel.s3 import S3Channel
+
+    bucket = s3_server.bucket()
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    record = {"file": "../../../../tmp/evil.conda", "sha256": "0" * 64, "size": 1}
+    s3_server.client().put_object(Bucket=bucket, Key="ch/.pmpm/fingerprints/abc.json", Body=json.dumps(record))
+    said: list[str] = []
+    assert S3Channel(f"s3://{bucket}/ch", say=said.append).lookup("abc") is None
+    assert said == [f"s3://{bucket}/ch: the fingerprint record abc.json names '../../../../tmp/evil.conda'; ignored"]

@@ -189,7 +189,7 @@ class Builder:
         # The CPU gate is pmpm's own data, the same whoever renders it: never another stack's build.
         gate, origin = job.name == microarch.GATE_PACKAGE, self._origin(job)
         private = self.state.output(job.label)
-        if not (force or gate) and (hit := self.cache.fetch(digest, private)):
+        if not force and (hit := self.cache.fetch(digest, private)):
             took = time.perf_counter() - start
             return Built(job, [hit.path], private, digest, False, None, took, origin=origin, cached_from=hit.url)
         if not (force or gate) and (other := self.channel.clash(job.channel_key, digest, origin)):

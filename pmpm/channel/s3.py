@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator
 from .. import network
 from ..errors import ChannelError, InputError, first_line, say
 from ..files import replacing
+from .layout import SUBDIRS
 
 SCHEME = "s3://"
 RECORDS = ".pmpm/fingerprints"
@@ -108,7 +109,11 @@ class S3Channel:
             except self.client.exceptions.NoSuchKey:
                 return None
             record = json.loads(body.read())
-        return Entry(record["file"], record["sha256"], int(record["size"]))
+        subdir, _, name = str(record.get("file", "")).partition("/")
+        if subdir not in SUBDIRS or not name.endswith((".conda", ".tar.bz2")) or "/" in name or name.startswith("."):
+            self.say(f"{self.url}: the fingerprint record {digest}.json names {record.get('file')!r}; ignored")
+            return None  # a record is data from the bucket: never a path outside the channel
+        return Entry(f"{subdir}/{name}", str(record["sha256"]), int(record["size"]))
 
     def fetch(self, entry: Entry, into: Path) -> Path | None:
         """Download `entry`'s package to `into/<subdir>/`, or None (with a warning) when the file
