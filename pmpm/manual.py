@@ -75,7 +75,10 @@ Examples:
   pmpm ci stacks/demo.yml --github --variant march=x86-64,x86-64-v3
   pmpm ci stack.yml --gitlab -o .gitlab-ci.yml
 """,
-    "index": """Re-index CHANNEL after package files were copied in (e.g. CI artifacts merged).""",
+    "index": """Re-index CHANNEL after package files were copied in (e.g. CI artifacts merged).
+
+CHANNEL is a directory, or an S3 channel (s3://BUCKET/PREFIX, credentials from the standard AWS
+variables), indexed with py-rattler's S3 indexer.""",
     "status": """Show the Slurm jobs of the last `pmpm build --executor slurm` from here: id, state, log.
 
 States come from squeue while the controller remembers a job, then from sacct.

@@ -35,6 +35,7 @@ class Flag:
     negated: bool = False  # `--no-test` stores False into `test`
     minimum: int | None = None
     path: bool = False  # a filesystem path (made absolute for jobs and the replay key)
+    url: bool = False  # a path, or an s3:// URL kept as written
     exists: bool = False  # a path that must exist (checked while parsing)
     required: bool = False
     hidden: bool = False  # internal: what each Slurm or CI job is told
@@ -74,11 +75,15 @@ class RecipeOptions:
 class ChannelOptions:
     """Where packages are published and looked up."""
 
-    channel: Path = option(
+    channel: Path | str = option(
         DEFAULT_CHANNEL,
         "--channel",
         path=True,
-        help="The local channel: packages are published into it and it is searched first.",
+        url=True,
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="The local channel: packages are published into it and it is searched first. An S3 channel "
+        "(s3://BUCKET/PREFIX) is a team channel: builds publish into a mirror of it in pmpm's user cache and "
+        "push there (see --cache); create, lock and bundle read it.",
     )
     upstream: tuple[str, ...] = option(
         (),
@@ -222,6 +227,8 @@ def to_argv(options: Any, *, absolute: bool = True) -> list[str]:
 
 
 def _text(value: Any, flag: Flag, absolute: bool) -> str:
+    if flag.url and isinstance(value, str) and value.startswith("s3://"):
+        return value
     return str(Path(value).absolute()) if flag.path and absolute else str(value)
 
 

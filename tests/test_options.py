@@ -124,3 +124,11 @@ def test_a_required_option_left_out_is_a_usage_error(command, given, missing):
     with pytest.raises(click.MissingParameter) as caught:
         cli.get_command(click.Context(cli), command).make_context(command, list(given))
     assert missing in caught.value.format_message()
+
+
+def test_an_s3_channel_reaches_a_job_as_written():
+    """A Path would fold `s3://b/p` into `s3:/b/p`: the URL travels to Slurm and CI jobs intact."""
+    options = ChannelOptions(channel="s3://team-bucket/stack", upstream=("conda-forge",))
+    argv = to_argv(options)
+    assert argv == ["--channel=s3://team-bucket/stack", "--upstream=conda-forge"]
+    assert take(ChannelOptions, _parse(argv)) == options

@@ -219,3 +219,38 @@ def test_a_record_naming_a_path_outside_the_channel_is_ignored(s3_server, monkey
     said: list[str] = []
     assert S3Channel(f"s3://{bucket}/ch", say=said.append).lookup("abc") is None
     assert said == [f"s3://{bucket}/ch: the fingerprint record abc.json names '../../../../tmp/evil.conda'; ignored"]
+
+
+def test_an_s3_channel_links_machines_without_a_shared_filesystem(s3_server, tmp_path):  # noqa: F811
+    """`--channel s3://…` as Slurm or CI jobs use it on separate machines: one builds libkern, the
+    next builds kern-cli on top of it (taken from S3), and anyone creates, locks and bundles from it."""
+    url = f"s3://{s3_server.bucket()}/team"
+    one, two, three = (_machine(tmp_path / name) for name in ("node1", "node2", "laptop"))
+    first = pmpm(
+        "build", "stack.yml", "--channel", url, "--only-package", "libkern", "--json", cwd=one, env=_env(s3_server, one)
+    )
+    assert _statuses(first) == {"libkern": "built"}
+    second = pmpm(
+        "build",
+        "stack.yml",
+        "--channel",
+        url,
+        "--only-package",
+        "kern-cli",
+        "--json",
+        cwd=two,
+        env=_env(s3_server, two),
+    )
+    assert _statuses(second) == {"kern-cli": "built"}  # its host environment found libkern, from S3
+    assert not (two / "local-channel").exists()  # the mirror is in pmpm's user cache
+    env = _env(s3_server, three)
+    created = pmpm("create", "stack.yml", "-p", "env", "--channel", url, cwd=three, env=env)
+    assert f"from {url}" in created.stdout
+    assert subprocess.run([three / "env" / "bin" / "kern", "1000"], capture_output=True, check=True).stdout
+    pmpm("lock", "stack.yml", "--channel", url, cwd=three, env=env)
+    assert f"{url}/linux-64/libkern-0.1.0-" in (three / "stack.lock").read_text()
+    pmpm("create", "stack.yml", "-p", "env2", "--locked", "--channel", url, cwd=three, env=env)
+    bundled = pmpm("bundle", "stack.yml", "-o", "bundle", cwd=three, env=env)
+    assert "2 fetched" in bundled.stdout
+    indexed = pmpm("index", url, cwd=three, env=env)
+    assert indexed.stdout.strip() == f"indexed {url}: 2 packages"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..builder import scheduler
+from ..builder.cache import through_s3
 from ..builder.report import BuildReport, Reporter
 from ..channel.layout import SUBDIRS, search_order, url_to_path
 from ..channel.local import LocalChannel
@@ -31,12 +32,13 @@ def build(
     """`pmpm build`: every recipe × variant of `recipe_set` (or those of the `only` packages),
     dependencies first, into the local channel. A stack built whole leaves its summary in the
     channel, so `pmpm create` of it from anywhere need not validate it again."""
+    options = through_s3(options)
     report = scheduler.build(recipe_set, options, reporter, only=list(only))
     if report.ok and recipe_set.stack is not None and not only:
         from ..envs.summary import share_summary
 
         try:
-            share_summary(Path(recipe_set.stack), options.channels.channel)
+            share_summary(Path(recipe_set.stack), Path(options.channels.channel))
         except PmpmError:  # a stack edited (or broken) since it was rendered: the next create validates it
             pass
     return report
@@ -52,6 +54,7 @@ def remember_build(
     """Record what decided a successful build so an identical next invocation is a replay
     (see `replay`); an upstream channel that is not a local directory can change unseen, so
     such builds are not recorded."""
+    options = through_s3(options)
     local = LocalChannel(options.channels.channel)
     channels = search_order(
         local,
@@ -101,6 +104,7 @@ def install(
     from ..envs.summary import summarize
 
     found = recipe_set([stack_path], recipes, offline=options.channels.offline, compiler=compiler)
+    options = through_s3(options)
     build(found, options, reporter).raise_for_failures()
     summary = summarize(stack_path)
     channels = options.channels

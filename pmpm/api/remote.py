@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from ..builder.cache import through_s3
 from ..builder.fingerprint import Fingerprints
 from ..builder.plan import plan
 from ..builder.report import BuildReport, JobResult, Reporter, Status
@@ -41,7 +42,7 @@ def submit_slurm(
     from ..stack.load import load_stack
 
     units = distribute.units(plan(recipe_set), recipe_set.variants)
-    channels = options.channels
+    channels = through_s3(options).channels  # the jobs are told `options`: each maps an S3 channel itself
     channel = LocalChannel(channels.channel)
     channel.ensure()
     searched = search_order(

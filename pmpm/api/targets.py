@@ -75,10 +75,17 @@ def submit_targets(
     return submit_slurm(list(targets), found, recipes, options, sbatch_args=sbatch_args)
 
 
-def index_channel(path: Path) -> int:
-    """`pmpm index`: (re-)index a channel directory after files were copied in; its package count."""
+def index_channel(path: Path | str) -> int:
+    """`pmpm index`: (re-)index a channel directory, or an s3:// channel, after files were copied
+    in; its package count."""
     from ..channel.local import LocalChannel
+    from ..channel.s3 import S3Channel, is_s3
 
+    if is_s3(path):
+        remote = S3Channel(str(path))
+        remote.check()
+        remote.index()
+        return len(remote.packages())
     channel = LocalChannel(path)
     channel.ensure()
     return len(channel.packages())

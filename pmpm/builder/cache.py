@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..channel.s3 import S3Channel
+from ..channel.s3 import S3Channel, is_s3
 from ..files import sha256_file
+from ..options import BuildOptions
 from .report import JobResult, Status
 
 SHARED = (Status.BUILT, Status.CACHED, Status.UP_TO_DATE)
@@ -34,10 +35,11 @@ class BinaryCache:
         return bool(self.readable)
 
     def check(self) -> None:
-        """Each cache answers with these credentials: a wrong bucket or key fails before any build."""
+        """Each cache answers with these credentials: a wrong bucket or key fails before any build.
+        A writable one is indexed if new: builds may read it as a channel (`through_s3`)."""
         with self._connecting:
             for channel in self.readable:
-                channel.check()
+                channel.ensure() if channel in self.writable else channel.check()
 
     def fetch(self, digest: str, into: Path) -> Hit | None:
         """The package built from the inputs `digest` names, downloaded into `into/<subdir>/`."""
@@ -59,3 +61,14 @@ class BinaryCache:
                 channel.upload(path, path.parent.name, digest, sha256_file(path))
             if fresh:
                 channel.index()
+
+
+def through_s3(options: BuildOptions) -> BuildOptions:
+    """`--channel s3://…` as the builds see it: they publish into the channel's local mirror
+    (`S3Channel.mirror`) and use the S3 channel as a writable cache, which also hands a Slurm or
+    CI job the dependencies other machines built (`Builder.run`'s `needed`). Other options pass
+    unchanged."""
+    url = options.channels.channel
+    if not is_s3(url):
+        return options
+    return options.replace(channel=S3Channel(str(url)).mirror, cache=(str(url), *options.settings.cache))

@@ -77,3 +77,18 @@ def select(jobs: list[Job], packages: list[str]) -> list[Job]:
             fix=f"choose one of {', '.join(sorted({j.name for j in jobs}))}",
         )
     return [job for job in jobs if job.name in packages]
+
+
+def needed_by(jobs: list[Job], chosen: list[Job]) -> list[Job]:
+    """The jobs of the plan that `chosen` (an --only-package selection) stands on and does not
+    build: the CPU gate's and its packages' local dependencies, transitively, in plan order."""
+    from ..variants.microarch import GATE_PACKAGE
+
+    names, todo = {GATE_PACKAGE}, [d for job in chosen for d in job.deps]
+    while todo:
+        name = todo.pop()
+        if name not in names:
+            names.add(name)
+            todo += [d for job in jobs if job.name == name for d in job.deps]
+    selected = {job.label for job in chosen}
+    return [job for job in jobs if job.name in names and job.label not in selected]

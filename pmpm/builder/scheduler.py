@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from ..channel.layout import search_order
 from ..channel.local import LocalChannel
@@ -28,7 +28,7 @@ from .cache import BinaryCache
 from .environ import build_environ, job_environ
 from .fingerprint import Fingerprints
 from .log import BuildLogFile, warm_indexer_meanwhile
-from .plan import Job, plan, select
+from .plan import Job, needed_by, plan, select
 from .processes import stop_children
 from .publish import Built, Publisher
 from .rebuild import DirtyWorkspace
@@ -72,12 +72,14 @@ class Builder:
         self._worker_jobs = 0  # the plan's jobs for it not yet run (see `_warm`, `_engine_done`)
         self._counting = threading.Lock()
 
-    def run(self, jobs: list[Job]) -> BuildReport:
+    def run(self, jobs: list[Job], needed: Sequence[Job] = ()) -> BuildReport:
         self.state.create()
         for path, pid in self.state.remove_stale():
             say(f"removed {path} (left by pmpm process {pid}, which is gone)")
         self.channel.ensure()
         self.cache.check()
+        for job in needed if self.cache else ():  # built elsewhere (a Slurm node, a CI job): from the cache
+            self._fetch(job)
         self.reporter.planned(jobs)
         results: dict[str, JobResult] = {}
         failed_names: set[str] = set()
@@ -168,6 +170,13 @@ class Builder:
         results = [outcome if isinstance(outcome, JobResult) else next(published) for outcome in outcomes]
         self.cache.push(results)
         return results
+
+    def _fetch(self, job: Job) -> None:
+        """`job`'s package into the channel from the cache, unless already there (or not cached)."""
+        digest = self.fingerprints.of(job)
+        private = self.state.output(job.label)
+        if not self.fingerprints.up_to_date(job, self.channel, digest) and (hit := self.cache.fetch(digest, private)):
+            self.publisher.publish([Built(job, [hit.path], private, digest, False, None, 0, cached_from=hit.url)])
 
     def _build_one(self, job: Job) -> JobResult:
         outcome = self._produce(job)
@@ -326,4 +335,5 @@ def build(
     """`pmpm build`: every recipe × variant of `recipe_set` (or those of the `only` packages),
     dependencies first, into the local channel."""
     jobs = plan(recipe_set)
-    return Builder(recipe_set, options, reporter).run(select(jobs, list(only)) if only else jobs)
+    chosen = select(jobs, list(only)) if only else jobs
+    return Builder(recipe_set, options, reporter).run(chosen, needed_by(jobs, chosen) if only else [])

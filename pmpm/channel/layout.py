@@ -16,6 +16,7 @@ __all__ = [
     "META",
     "QUARANTINE",
     "PACKAGE_PATTERNS",
+    "Readable",
     "is_local_channel",
     "channel_url",
     "url_to_path",
@@ -27,6 +28,17 @@ __all__ = [
 class HasUrl(Protocol):
     @property
     def url(self) -> str: ...
+
+
+class Readable(HasUrl, Protocol):
+    """What an environment needs of the channel pmpm builds into: a directory or an S3 channel."""
+
+    @property
+    def path(self) -> Path | str: ...
+
+    def exists(self) -> bool: ...
+
+    def packages(self) -> dict[str, dict]: ...
 
 
 SUBDIRS = ("noarch", PLATFORM)

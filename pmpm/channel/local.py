@@ -37,6 +37,9 @@ class LocalChannel:
     def url(self) -> str:
         return self.path.as_uri()
 
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
     @contextmanager
     def locked(self, timeout: float = 600) -> Iterator[None]:
         # Imported here: filelock takes ~20 ms to import, and `pmpm create` reads the channel without locking it.
@@ -117,13 +120,8 @@ class LocalChannel:
             listed = set(self.packages())
         except ChannelError:
             listed = set()
-        return [
-            p
-            for d in SUBDIRS
-            for pattern in PACKAGE_PATTERNS
-            for p in sorted((self.path / d).glob(pattern))
-            if f"{d}/{p.name}" not in listed
-        ]
+        paths = [p for d in SUBDIRS for pattern in PACKAGE_PATTERNS for p in sorted((self.path / d).glob(pattern))]
+        return [p for p in paths if f"{p.parent.name}/{p.name}" not in listed]
 
     def _quarantine(self, candidates: list[Path]) -> list[Path]:
         """Move aside every candidate the indexer could not read, saying so; the rest gets indexed."""

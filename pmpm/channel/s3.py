@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .. import network
+from .. import network, user_cache
 from ..errors import ChannelError, InputError, first_line, say
 from ..files import replacing
 from .layout import SUBDIRS
@@ -74,6 +75,34 @@ class S3Channel:
         return "/".join(p for p in (self.prefix, *parts) if p)
 
     @property
+    def path(self) -> str:  # what messages name, as LocalChannel's path
+        return self.url
+
+    @property
+    def mirror(self) -> Path:
+        """The local channel builds publish into before pushing here: per host, so nodes that
+        share a home directory never share (or lock) one."""
+        return user_cache("s3", socket.gethostname(), self.bucket, *self.prefix.split("/"))
+
+    def exists(self) -> bool:
+        self.check()
+        return True
+
+    def packages(self) -> dict[str, dict]:
+        """Repodata records by "<subdir>/<file>", as `LocalChannel.packages`."""
+        records: dict[str, dict] = {}
+        for subdir in SUBDIRS:
+            with self._errors("read"):
+                try:
+                    body = self.client.get_object(Bucket=self.bucket, Key=self.key(subdir, "repodata.json"))["Body"]
+                except self.client.exceptions.NoSuchKey:
+                    continue
+                data = json.loads(body.read())
+            for key in ("packages", "packages.conda"):
+                records.update({f"{subdir}/{name}": record for name, record in data.get(key, {}).items()})
+        return records
+
+    @property
     def client(self) -> Any:
         if self._client is None:
             try:
@@ -100,6 +129,18 @@ class S3Channel:
         """The bucket exists and these credentials may list it: said at once, before any build."""
         with self._errors("open"):
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(RECORDS) + "/", MaxKeys=1)
+
+    def ensure(self) -> None:
+        """Usable as a channel before its first package: conda clients need noarch's repodata."""
+        self.check()
+        with self._errors("open"):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self.key("noarch", "repodata.json"))
+                return
+            except self.client.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
+                    raise
+        self.index()
 
     def lookup(self, digest: str) -> Entry | None:
         """The package built from the inputs whose fingerprint is `digest`, if one was published."""
@@ -253,3 +294,10 @@ def _explain(code: str, channel: S3Channel) -> str:
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"):
         return "the endpoint refused these credentials (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
     return f"the endpoint answered {code or 'an error'} (check the URL, AWS_ENDPOINT_URL and the credentials)"
+
+
+def channel_at(where: str | Path) -> Any:
+    """The channel `--channel` names: an S3Channel for s3://, else the LocalChannel directory."""
+    from .local import LocalChannel
+
+    return S3Channel(str(where)) if is_s3(where) else LocalChannel(where)

@@ -13,7 +13,7 @@ from ..errors import human_size
 from ..manual import MANUAL
 from ..options import DEFAULT_CHANNEL, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
 from .main import cli
-from .params import declared, take
+from .params import PATH_OR_S3, declared, take
 
 
 @cli.command(help=MANUAL["render"])
@@ -108,9 +108,10 @@ def add_pypi(requirements: tuple[str, ...], **params) -> None:
 
 
 @cli.command(help=MANUAL["index"])
-@click.argument("channel", type=click.Path(path_type=Path), default=DEFAULT_CHANNEL)
-def index(channel: Path) -> None:
-    click.echo(f"indexed {channel.absolute()}: {api.index_channel(channel)} packages")
+@click.argument("channel", type=PATH_OR_S3, default=DEFAULT_CHANNEL)
+def index(channel: Path | str) -> None:
+    where = channel if isinstance(channel, str) else channel.absolute()
+    click.echo(f"indexed {where}: {api.index_channel(channel)} packages")
 
 
 @cli.command(help=MANUAL["status"])

@@ -45,6 +45,8 @@ def _click_option(name: str, default: Any, flag: Flag) -> Callable:
 def _kind(flag: Flag) -> Any:
     if flag.choices:
         return click.Choice(flag.choices)
+    if flag.url:
+        return PATH_OR_S3
     if flag.path:
         return click.Path(path_type=Path, exists=flag.exists)
     return click.IntRange(flag.minimum) if flag.minimum is not None else None
@@ -55,3 +57,16 @@ def take(group: type, params: dict[str, Any]) -> Any:
     names = [f.name for f, _ in flags(group)]
     mine = {name: params.pop(name) for name in names if name in params}
     return from_params(group, mine)
+
+
+class _PathOrS3(click.ParamType):
+    """A directory, or an s3:// URL kept as written (a Path would fold its `//`)."""
+
+    name = "path_or_s3"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        text = str(value)
+        return text if text.startswith("s3://") else Path(text)
+
+
+PATH_OR_S3 = _PathOrS3()

@@ -21,8 +21,7 @@ import rattler
 from rattler import MatchSpec
 
 from .. import __version__, network, user_cache
-from ..channel.layout import PLATFORM, search_order
-from ..channel.local import LocalChannel
+from ..channel.layout import PLATFORM, Readable, search_order
 from ..errors import SolveError, UsageError, first_line
 from ..order import spec_name
 from .solve import solve
@@ -175,7 +174,7 @@ class EnvironmentRequest:
 
 def request_for(
     stack: StackSummary,
-    local: LocalChannel,
+    local: Readable,
     *,
     extra_channels: Sequence[str] = (),
     override_channels: bool = False,
@@ -190,21 +189,22 @@ def request_for(
     For another `platform` than linux-64 (`pmpm lock --platform`), pmpm's builds serve only
     when they are noarch: a compiled local package is refused, naming it and the platform.
     """
-    if not local.path.is_dir() and stack.package_names:
+    exists = local.exists()
+    if not exists and stack.package_names:
         raise UsageError(
             "no local channel", file=str(local.path), fix=f"run `pmpm build {stack.path}` first, or pass --channel"
         )
     channels = search_order(local, stack.channels, list(extra_channels), override=override_channels, offline=offline)
-    if not local.path.is_dir():
+    if not exists:
         channels.remove(local.url)  # a plain environment.yml: nothing built here
-    local_names = {record["name"] for record in local.packages().values()} if local.path.is_dir() else set()
+    builds = local.packages() if exists else {}
+    local_names = {record["name"] for record in builds.values()}
     missing = [name for name in stack.package_names if name not in local_names]
     if missing:
         raise UsageError(
             f"no build of {', '.join(missing)}", file=str(local.path), fix=f"run `pmpm build {stack.path}` first"
         )
     if platform != PLATFORM:
-        builds = local.packages() if local.path.is_dir() else {}
         compiled = [
             name
             for name in stack.package_names

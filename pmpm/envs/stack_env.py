@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from ..channel.local import LocalChannel
+from ..channel.s3 import channel_at, is_s3
 from ..errors import InputError
 from ..options import ChannelOptions
 from .environment import EnvironmentRequest, create, request_for, solve_request
@@ -45,7 +45,7 @@ def request(stack: StackSummary, channels: ChannelOptions, platform: str | None 
     extra = {"platform": platform} if platform else {}
     return request_for(
         stack,
-        LocalChannel(channels.channel),
+        channel_at(channels.channel),
         extra_channels=list(channels.upstream),
         override_channels=channels.override_channels,
         offline=channels.offline,
@@ -64,7 +64,7 @@ def create_stack_env(
 ) -> tuple[Path, list]:
     """`pmpm create STACK`: the environment solved from the channels, or exactly the lock's
     (`locked`, refused when stale). Returns the prefix and the conda records installed."""
-    summary = summarize(stack_path, channels.channel)
+    summary = summarize(stack_path, None if is_s3(channels.channel) else channels.channel)
     if locked:
         from .lock import check_fresh, lock_paths, read_lock  # only --locked reads a lock
 
