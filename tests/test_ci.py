@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import STACKS, pmpm, repodata
 from ruamel.yaml import YAML
+from s3_server import s3_server  # noqa: F401  (the session's server)
 
 SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
 
@@ -98,3 +99,43 @@ def test_github_jobs_run_here_in_needs_order_build_the_channel(workflows, tmp_pa
     records = repodata(artifacts["channel-channel"])
     built = sorted(fn for fn, r in records.items() if r["name"] in ("libkern", "kern-cli"))
     assert len(built) == 4 and sum("_x86_64_v3_" in fn for fn in built) == 2, built
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_an_s3_workflow_passes_the_schema_and_its_jobs_link_through_the_bucket(s3_server, provider, tmp_path):  # noqa: F811
+    """`pmpm ci --channel s3://…`: no artifacts; each job, run here in needs order on a machine
+    of its own (fresh copy, fresh user cache) with the secrets as environment, takes what it
+    stands on from the bucket; the result is created from the bucket on yet another machine."""
+    url = f"s3://{s3_server.bucket()}/ci"
+    root = _repo(tmp_path / "repo")
+    pmpm("ci", "demo.yml", f"--{provider}", "--channel", url, "--variant", "march=x86-64,x86-64-v3", cwd=root)
+    path = root / (".github/workflows/pmpm.yml" if provider == "github" else ".gitlab-ci.yml")
+    proc = _validate(provider, path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = path.read_text()
+    assert "local-channel" not in text and "-artifact@" not in text and "artifacts: true" not in text
+    assert f"--channel={url}" in text
+    if provider == "gitlab":
+        return
+    jobs = YAML().load(text)["jobs"]
+    assert jobs["libkern-x86-64"]["steps"][-1]["env"]["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.AWS_SECRET_ACCESS_KEY }}"
+    done: set[str] = set()
+    for key, job in jobs.items():  # written in needs order
+        assert set(job.get("needs", [])) <= done
+        work = _repo(tmp_path / key)
+        env = {**s3_server.env, "XDG_CACHE_HOME": str(work / "user-cache")}
+        for step in job["steps"]:
+            if "run" in step and "pip install" not in step["run"]:
+                argv = shlex.split(step["run"])
+                pmpm(*argv[1:], cwd=work, env=env)
+        done.add(key)
+    laptop = _repo(tmp_path / "laptop")
+    env = {**s3_server.env, "XDG_CACHE_HOME": str(laptop / "user-cache"), "CONDA_OVERRIDE_ARCHSPEC": "x86_64_v3"}
+    created = pmpm("create", "demo.yml", "-p", "env", "--channel", url, cwd=laptop, env=env)
+    assert f"from {url}" in created.stdout
+    names = {
+        p.name.rsplit("-", 2)[0] + "-" + p.name.rsplit("-", 2)[2]
+        for p in (laptop / "env" / "conda-meta").glob("*.json")
+    }
+    assert any(n.startswith("libkern-") and "x86_64_v3" in n for n in names), names

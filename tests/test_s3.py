@@ -254,3 +254,18 @@ def test_an_s3_channel_links_machines_without_a_shared_filesystem(s3_server, tmp
     assert "2 fetched" in bundled.stdout
     indexed = pmpm("index", url, cwd=three, env=env)
     assert indexed.stdout.strip() == f"indexed {url}: 2 packages"
+
+
+def test_the_stack_names_its_caches(s3_server, tmp_path):  # noqa: F811
+    """`_pmpm.cache:` in the stack, as --cache (a URL) and --cache-from ({url, read_only: true})."""
+    bucket = s3_server.bucket()
+    first, second = _machine(tmp_path / "first"), _machine(tmp_path / "second")
+    with (first / "stack.yml").open("a") as stack:
+        stack.write(f"  cache: [s3://{bucket}/team]\n")
+    pmpm("build", "stack.yml", cwd=first, env=_env(s3_server, first))
+    keys = sorted(o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"])
+    with (second / "stack.yml").open("a") as stack:
+        stack.write(f"  cache:\n    - {{url: s3://{bucket}/team, read_only: true}}\n")
+    proc = pmpm("build", "stack.yml", "--json", cwd=second, env=_env(s3_server, second))
+    assert _statuses(proc) == {"libkern": "from cache", "kern-cli": "from cache"}
+    assert sorted(o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]) == keys

@@ -108,23 +108,27 @@ def ci_workflow(
     recipes: RecipeOptions = RecipeOptions(),
     *,
     install: str = "python -m pip install pmpm",
+    channel: str | None = None,
 ) -> str:
-    """`pmpm ci`: the stack's package × variant units as a GitHub Actions or GitLab CI workflow."""
+    """`pmpm ci`: the stack's package × variant units as a GitHub Actions or GitLab CI workflow;
+    with an S3 `channel` (s3://BUCKET/PREFIX) the jobs build into it and read from it."""
     import tempfile
 
+    from ..channel.s3 import S3Channel
     from ..executors import ci
     from ..executors import units as distribute
     from ..executors.units import Invocation
     from ..stack.load import load_stack
 
+    s3 = S3Channel(channel).url if channel is not None else None  # a mistake is said before rendering
     stack = load_stack(stack_path)
     with tempfile.TemporaryDirectory(prefix="pmpm-ci-") as scratch:
         variants = stack_variants(stack, recipes)
         rendered = render_stack(stack, Path(scratch), variants).recipe_set()
         units = distribute.units(plan(rendered), rendered.variants)
-    options = BuildOptions.of(channel=Path(ci.CHANNEL))
+    options = BuildOptions.of(channel=s3 or Path(ci.CHANNEL))
     invocation = Invocation((Path(stack_path),), recipes, options, absolute=False)
-    return ci.render(units, invocation, provider, stack.name, install)
+    return ci.render(units, invocation, provider, stack.name, install, s3=s3 is not None)
 
 
 def write_ci_workflow(
@@ -134,11 +138,12 @@ def write_ci_workflow(
     *,
     install: str = "python -m pip install pmpm",
     output: Path | None = None,
+    channel: str | None = None,
 ) -> Path:
     """`pmpm ci`'s file: the workflow written to `output` (default: where the provider looks)."""
     from ..executors.ci import DEFAULT_OUTPUT
 
     target = Path(output or DEFAULT_OUTPUT[provider])
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, ci_workflow(stack_path, provider, recipes, install=install))
+    atomic_write(target, ci_workflow(stack_path, provider, recipes, install=install, channel=channel))
     return target

@@ -67,7 +67,8 @@ class Builder:
         self.environ = build_environ(options.settings)  # what every build's environment gets (see `environ`)
         self.fingerprints = Fingerprints(self.channels, self.engine.name)
         self.publisher = Publisher(self.channel)
-        self.cache = BinaryCache(options.settings.cache, options.settings.cache_from)
+        writable, read_only = recipe_set.caches  # the stack's `_pmpm.cache`, after the command line's
+        self.cache = BinaryCache([*options.settings.cache, *writable], [*options.settings.cache_from, *read_only])
         self._worker = out_of_process(self.engine, options.settings.jobs)  # see `_engine`
         self._worker_jobs = 0  # the plan's jobs for it not yet run (see `_warm`, `_engine_done`)
         self._counting = threading.Lock()

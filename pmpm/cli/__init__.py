@@ -1,5 +1,5 @@
 """The command line: parsing, calling `pmpm.api`, printing. Each module adds its commands to `cli`
-when `cli` first asks for one of them (`main.COMMAND_MODULES`)."""
+when `cli` first asks for one of them (`pmpm.commands.COMMAND_MODULES`)."""
 
 from .main import cli, main
 

@@ -13,7 +13,7 @@ from ..errors import human_size
 from ..manual import MANUAL
 from ..options import DEFAULT_CHANNEL, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
 from .main import cli
-from .params import PATH_OR_S3, declared, take
+from .params import declared, path_or_s3, take
 
 
 @cli.command(help=MANUAL["render"])
@@ -84,9 +84,10 @@ def ci(stack: Path, provider: str | None, **params) -> None:
     if provider is None:
         raise click.UsageError("choose --github or --gitlab")
     workflow, recipes = take(Workflow, params), take(RecipeOptions, params)
+    how = {"install": workflow.install, "channel": workflow.channel}
     if str(workflow.output) == "-":
-        return click.echo(api.ci_workflow(stack, provider, recipes, install=workflow.install), nl=False)
-    written = api.write_ci_workflow(stack, provider, recipes, install=workflow.install, output=workflow.output)
+        return click.echo(api.ci_workflow(stack, provider, recipes, **how), nl=False)
+    written = api.write_ci_workflow(stack, provider, recipes, output=workflow.output, **how)
     click.echo(f"wrote {written}")
 
 
@@ -108,7 +109,7 @@ def add_pypi(requirements: tuple[str, ...], **params) -> None:
 
 
 @cli.command(help=MANUAL["index"])
-@click.argument("channel", type=PATH_OR_S3, default=DEFAULT_CHANNEL)
+@click.argument("channel", type=path_or_s3, default=DEFAULT_CHANNEL)
 def index(channel: Path | str) -> None:
     where = channel if isinstance(channel, str) else channel.absolute()
     click.echo(f"indexed {where}: {api.index_channel(channel)} packages")

@@ -14,16 +14,8 @@ import traceback
 import click
 
 from .. import __version__
+from ..commands import COMMAND_MODULES
 from ..errors import PmpmError
-
-# Which module of `pmpm.cli` defines each command. A command's module is imported only when it
-# runs (or when `pmpm --help` lists them all), so a start-up builds its own options and no other
-# command's. tests/test_imports.py checks this table against the modules.
-COMMAND_MODULES = {
-    **dict.fromkeys(("render", "build", "ci", "init", "add-pypi", "index", "status", "clean"), "build"),
-    **dict.fromkeys(("create", "lock", "bundle", "pack", "verify", "run", "install"), "envs"),
-    **dict.fromkeys(("conda_install", "system_install", "fetch"), "legacy"),
-}
 
 
 class _Group(click.Group):

@@ -46,7 +46,7 @@ def _kind(flag: Flag) -> Any:
     if flag.choices:
         return click.Choice(flag.choices)
     if flag.url:
-        return PATH_OR_S3
+        return path_or_s3
     if flag.path:
         return click.Path(path_type=Path, exists=flag.exists)
     return click.IntRange(flag.minimum) if flag.minimum is not None else None
@@ -59,14 +59,6 @@ def take(group: type, params: dict[str, Any]) -> Any:
     return from_params(group, mine)
 
 
-class _PathOrS3(click.ParamType):
+def path_or_s3(value: Any) -> Path | str:
     """A directory, or an s3:// URL kept as written (a Path would fold its `//`)."""
-
-    name = "path_or_s3"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
-        text = str(value)
-        return text if text.startswith("s3://") else Path(text)
-
-
-PATH_OR_S3 = _PathOrS3()
+    return str(value) if str(value).startswith("s3://") else Path(value)

@@ -80,6 +80,13 @@ class Workflow:
     install: str = option(
         "python -m pip install pmpm", "--install", help="The shell command that installs pmpm in each CI job."
     )
+    channel: str | None = option(
+        None,
+        "--channel",
+        metavar="s3://BUCKET/PREFIX",
+        help="Jobs build into this S3 channel and take what they stand on from it, instead of passing the "
+        "channel between jobs as artifacts; AWS credentials from the CI's secrets (install pmpm[s3]).",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

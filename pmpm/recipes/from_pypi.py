@@ -26,7 +26,8 @@ from .pypi import (
 from .sources import resolve_sdist
 
 if TYPE_CHECKING:
-    from ..stack.model import Package, PypiEntry
+    from ..stack.fields import PypiEntry
+    from ..stack.model import Package
 
 
 def pypi_packages(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__, resources
 from ..errors import NotInMirror
+from ..files import atomic_write
 from ..order import spec_name
 from ..variants import cuda, microarch
 from ..variants.resolve import DERIVED_KEYS, FLAG_KEYS, VariantSet
@@ -59,6 +60,7 @@ class RecipeSet:
     channels: list[str] = field(default_factory=list)
     config: Path | None = None  # the conda_build_config.yaml the recipes were rendered with
     stack: Path | None = None  # the stack file they came from, if any
+    caches: tuple[list[str], list[str]] = ([], [])  # the stack's binary caches: writable, read-only
 
     @classmethod
     def load(cls, directory: Path) -> "RecipeSet":
@@ -72,6 +74,7 @@ class RecipeSet:
             manifest.get("channels", []),
             config,
             Path(manifest["stack"]) if manifest.get("stack") else None,
+            tuple(manifest.get("caches") or ([], [])),
         )
 
     @staticmethod
@@ -107,6 +110,7 @@ class Rendered:
             self.stack.channels,
             self.config,
             self.stack.path,
+            self.stack.caches,
         )
 
 
@@ -286,10 +290,8 @@ def render_stack(
     offline: bool = False,
     mirror: "Mirror | None" = None,
 ) -> Rendered:
-    """Write one recipe directory per local package plus the merged conda_build_config.yaml.
-
-    With a source `mirror` (pmpm.mirror), remote sources become the mirror's files.
-    """
+    """Write one recipe directory per local package plus the merged conda_build_config.yaml; with a
+    source `mirror` (pmpm.mirror), remote sources become the mirror's files."""
     output_dir = Path(output_dir)
     renderer = Renderer(stack, templates, offline, mirror)
     order = [p.name for p in stack.build_order()]
@@ -309,6 +311,7 @@ def render_stack(
             {
                 "stack": str(stack.path.resolve()),
                 "channels": stack.channels,
+                "caches": stack.caches,
                 "compiler": stack.compiler,
                 "packages": order,
                 "gates": [g.parent.name for g in gates],
@@ -342,9 +345,5 @@ def _cbc_header(stack: Stack, variants: VariantSet) -> str:
 
 def _write_if_changed(path: Path, text: str) -> None:
     """Leave identical files untouched so timestamps (and rebuild checks) stay stable."""
-    if path.is_file() and path.read_text() == text:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent renders never share a temp file
-    tmp.write_text(text)
-    tmp.replace(path)
+    if not (path.is_file() and path.read_text() == text):
+        atomic_write(path, text)

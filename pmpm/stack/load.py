@@ -18,7 +18,8 @@ from ..errors import StackError, type_word
 from ..yamlio import dotted as _dotted
 from ..yamlio import line_of, read_yaml
 from . import legacy
-from .model import FieldError, NumberVersion, Package, Source, Stack, StackFile, local_deps
+from .fields import FieldError
+from .model import NumberVersion, Package, Source, Stack, StackFile, local_deps
 
 if TYPE_CHECKING:
     from .catalogue import Catalogue

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Any, Literal, Union, get_args
 
 import rattler
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..errors import type_word
 from ..order import NAME_RE, local_deps, topological_order
 from ..yamlio import line_of
+from .fields import CacheEntry, FieldError, Line, PypiEntry, S3Url, SlurmTarget, Spec, StrictModel, one_line
 
 Kind = Literal["cmake", "meson", "autotools", "make", "python", "script"]  # templates/kinds/<kind>.sh.j2
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -29,45 +30,11 @@ RESERVED_NAMES = ("conda_build_config.yaml", "pmpm.json")
 PYPI_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*==[A-Za-z0-9_.+!]+$")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class FieldError(ValueError):
-    """A model-level check that blames one field, so the error points at that line."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
-def _check_spec(spec: str) -> str:
-    try:
-        rattler.MatchSpec(spec)
-    except Exception:
-        raise ValueError(f"invalid conda spec {spec!r} (write e.g. 'zlib >=1.2' or 'numpy 2.*')") from None
-    return spec
-
-
-Spec = Annotated[str, AfterValidator(_check_spec)]
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _one_line(value: str) -> str:  # in a job script, `partition: "short\n#SBATCH ..."` would add directives
-    if found := CONTROL_RE.search(value):
-        why = "a value that reaches a command line or a job script must be one line of printable text"
-        raise ValueError(f"{value!r} contains the control character {found.group()!r}; {why}")
-    return value
-
-
-Line = Annotated[str, AfterValidator(_one_line)]  # a value that reaches a command line or a job script
-
-
 class NumberVersion(ValueError):
     """An unquoted version: the message needs the text as written, known only to the loader."""
 
 
-class Source(_Model):
+class Source(StrictModel):
     """Where a package's source comes from: exactly one of path, git, url, pypi."""
 
     path: str | None = None
@@ -104,24 +71,24 @@ class Source(_Model):
         return self
 
 
-class Requirements(_Model):
+class Requirements(StrictModel):
     build: list[Spec] = []
     host: list[Spec] = []
     run: list[Spec] = []
 
 
-class Tests(_Model):
+class Tests(StrictModel):
     imports: list[str] = []
     commands: list[str] = []
 
 
-class About(_Model):
+class About(StrictModel):
     summary: str | None = None
     license: str | None = None
     homepage: str | None = None
 
 
-class Package(_Model):
+class Package(StrictModel):
     """One locally compiled package."""
 
     name: str
@@ -207,33 +174,11 @@ class Package(_Model):
         return self
 
 
-class PipSection(_Model):
+class PipSection(StrictModel):
     pip: list[str]
 
 
-class SlurmTarget(_Model):
-    """Where one CPU target's Slurm jobs run (`_pmpm.slurm.<march>`); `--sbatch-arg` adds anything else."""
-
-    constraint: Line | None = None
-    partition: Line | None = None
-    account: Line | None = None
-    qos: Line | None = None
-    time: Line | None = None
-    cpus_per_task: int | None = Field(None, alias="cpus-per-task", ge=1)
-    mem: Line | None = None
-
-    def sbatch_args(self) -> list[str]:
-        return [f"--{name.replace('_', '-')}={value}" for name, value in self.model_dump().items() if value is not None]
-
-
-class PypiEntry(_Model):
-    """`_pmpm.pypi: [{name: aiohttp==3.14.5, wheel: true}]`: a requirement, its wheel taken as is."""
-
-    name: Line
-    wheel: bool = False
-
-
-class PmpmSection(_Model):
+class PmpmSection(StrictModel):
     """The `_pmpm:` section."""
 
     compiler: Literal["system", "conda"] = "system"
@@ -242,6 +187,7 @@ class PmpmSection(_Model):
     packages: list[Package] = []
     dependencies: list[str] = []
     pypi: list[Union[Line, PypiEntry]] = []  # PyPI requirements made into packages (recipes.pypi)
+    cache: list[Union[S3Url, CacheEntry]] = []  # binary caches (builder.cache)
     # Per march value as written in --variant/_pmpm.variants (or `default`), e.g. {x86-64-v4: {constraint: avx512}}.
     slurm: dict[str, SlurmTarget] = {}
 
@@ -258,7 +204,7 @@ class PmpmSection(_Model):
                 )
             for text in (v for v in values if isinstance(v, str)):  # values reach build scripts as flags
                 try:
-                    _one_line(text)
+                    one_line(text)
                 except ValueError as exc:
                     raise FieldError(key, f"variant {key!r}: {exc}") from None
         return variants
@@ -294,7 +240,7 @@ class PmpmSection(_Model):
         return keys
 
 
-class StackFile(_Model):
+class StackFile(StrictModel):
     """The whole file as written."""
 
     name: str | None = None
@@ -324,6 +270,12 @@ class Stack:
     @property
     def channels(self) -> list[str]:
         return list(self.model.channels)
+
+    @property
+    def caches(self) -> tuple[list[str], list[str]]:
+        """The writable and the read-only binary caches of `_pmpm.cache`."""
+        entries = [CacheEntry(url=e) if isinstance(e, str) else e for e in self.model.pmpm.cache]
+        return [e.url for e in entries if not e.read_only], [e.url for e in entries if e.read_only]
 
     @property
     def compiler(self) -> str:
