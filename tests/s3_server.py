@@ -4,6 +4,7 @@ AWS variables that point pmpm, boto3 and py-rattler at it. Each test takes its o
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3_server():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
     moto_server = pytest.importorskip(
         "moto.server", reason="moto[server] is not installed (pip install 'moto[server]')"
     )

@@ -269,3 +269,56 @@ def test_the_stack_names_its_caches(s3_server, tmp_path):  # noqa: F811
     proc = pmpm("build", "stack.yml", "--json", cwd=second, env=_env(s3_server, second))
     assert _statuses(proc) == {"libkern": "from cache", "kern-cli": "from cache"}
     assert sorted(o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]) == keys
+
+
+AUTH_SERVER = "from moto.server import ThreadedMotoServer; import sys, time\n" + (
+    "s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False); s.start()\n"
+    "print('up', flush=True); time.sleep(3600)"
+)
+
+
+@pytest.fixture(scope="module")
+def strict_s3(tmp_path_factory):
+    """A second S3 server that checks credentials as AWS does (moto's IAM emulation), its first three
+    calls free: a bucket, and a user with a key but no policy."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    server = subprocess.Popen(
+        [sys.executable, "-c", AUTH_SERVER, str(port)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout.readline().strip() == "up"
+    import boto3
+
+    endpoint = f"http://127.0.0.1:{port}"
+    keys = {"aws_access_key_id": "admin", "aws_secret_access_key": "admin", "region_name": "us-east-1"}
+    boto3.client("s3", endpoint_url=endpoint, **keys).create_bucket(Bucket="locked")
+    iam = boto3.client("iam", endpoint_url=endpoint, **keys)
+    iam.create_user(UserName="intern")
+    key = iam.create_access_key(UserName="intern")["AccessKey"]
+    yield endpoint, key["AccessKeyId"], key["SecretAccessKey"]
+    server.kill()
+
+
+@pytest.mark.parametrize(
+    "who, expected",
+    [
+        ("intern", "access denied (the credentials need s3:ListBucket, s3:GetObject and s3:PutObject on the bucket"),
+        ("stranger", "the endpoint refused these credentials (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"),
+    ],
+)
+def test_credentials_the_endpoint_refuses_are_one_line(strict_s3, tmp_path, who, expected):
+    endpoint, key_id, secret = strict_s3
+    machine = _machine(tmp_path / "m")
+    keys = (key_id, secret) if who == "intern" else ("AKIANOBODY", "wrong")
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]}
+    env.update(AWS_DEFAULT_REGION="us-east-1", XDG_CACHE_HOME=str(machine / "c"), AWS_CONFIG_FILE=os.devnull)
+    proc = pmpm("build", "stack.yml", "--cache", "s3://locked/ch", cwd=machine, env=env, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cannot open s3://locked/ch: {expected}"), lines
+    assert secret not in proc.stderr and "wrong" not in proc.stderr
+    assert not (machine / "local-channel").exists() or not list((machine / "local-channel").glob("*/libkern-*"))

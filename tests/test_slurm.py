@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import slurm_cluster
 from conftest import STACKS, install_env, pmpm, repodata
+from s3_server import s3_server  # noqa: F401  (the session's server)
 from test_build import BROKEN, _stack, objdump_registers
 
 pytestmark = pytest.mark.slow
@@ -193,3 +194,32 @@ def test_status_before_any_submission_is_one_line(tmp_path):
     proc = pmpm("status", cwd=tmp_path, check=False)
     assert proc.returncode == 1 and "nothing submitted from here yet" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_jobs_exchange_packages_through_an_s3_channel(cluster, s3_server, tmp_path):  # noqa: F811
+    """`--channel s3://…`: each job publishes into its node's mirror and pushes to the bucket; a
+    dependent job takes its dependency from there; nothing is written to a local channel here."""
+    url = f"s3://{s3_server.bucket()}/slurm"
+    stack = _demo(tmp_path)
+    env = {**cluster.env, **s3_server.env, "XDG_CACHE_HOME": str(tmp_path / "node-cache")}
+    args = ["build", stack, "--variant", "march=x86-64", "--executor", "slurm", "--channel", url, "--wait"]
+    proc = pmpm(*args, cwd=tmp_path, env=env)
+    assert set(_jobs(proc.stdout)) == {"x86_64-microarch-level", "libkern", "kern-cli"}, proc.stdout
+    assert f"--channel={url}" in (tmp_path / ".pmpm" / "slurm" / "kern-cli.sh").read_text()
+    assert not (tmp_path / "local-channel").exists()
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    _demo(laptop)
+    created = pmpm(
+        "create",
+        "demo.yml",
+        "-p",
+        "env",
+        "--channel",
+        url,
+        cwd=laptop,
+        env={**s3_server.env, "XDG_CACHE_HOME": str(laptop / "c")},
+    )
+    assert f"from {url}" in created.stdout
+    out = subprocess.run([laptop / "env" / "bin" / "kern", "1000", "3"], capture_output=True, text=True, check=True)
+    assert "isa=" in out.stdout
