@@ -92,7 +92,9 @@ def _jobs(tmp_path: Path, graph: dict[str, list[str]]) -> list[Job]:
 
 
 def _run(tmp_path, graph, engine, channel=None, **options):
-    recipe_set = SimpleNamespace(channels=[], variants=SimpleNamespace(values={}, zip_keys=[]), config=None, stack=None)
+    recipe_set = SimpleNamespace(
+        channels=[], variants=SimpleNamespace(values={}, zip_keys=[]), config=None, stack=None, caches=([], [])
+    )
     options = BuildOptions.of(state_dir=tmp_path / ".pmpm", offline=True, **options)
     channel = channel or FakeChannel(tmp_path)
     report = Builder(recipe_set, options, engine=engine, channel=channel).run(_jobs(tmp_path, graph))
