@@ -214,11 +214,21 @@ def test_a_record_naming_a_path_outside_the_channel_is_ignored(s3_server, monkey
     bucket = s3_server.bucket()
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
-    record = {"file": "../../../../tmp/evil.conda", "sha256": "0" * 64, "size": 1}
-    s3_server.client().put_object(Bucket=bucket, Key="ch/.pmpm/fingerprints/abc.json", Body=json.dumps(record))
+    evil = {"file": "../../../../tmp/evil.conda", "sha256": "0" * 64, "size": 1}
+    for digest, body in (
+        ("evil", json.dumps(evil)),
+        ("broken", "{not json"),
+        ("partial", '{"file": "noarch/a.conda"}'),
+    ):
+        s3_server.client().put_object(Bucket=bucket, Key=f"ch/.pmpm/fingerprints/{digest}.json", Body=body)
     said: list[str] = []
-    assert S3Channel(f"s3://{bucket}/ch", say=said.append).lookup("abc") is None
-    assert said == [f"s3://{bucket}/ch: the fingerprint record abc.json names '../../../../tmp/evil.conda'; ignored"]
+    channel = S3Channel(f"s3://{bucket}/ch", say=said.append)
+    assert [channel.lookup(d) for d in ("evil", "broken", "partial")] == [None, None, None]
+    assert said[0] == (
+        f"s3://{bucket}/ch: the fingerprint record evil.json is not one pmpm wrote "
+        "(it names '../../../../tmp/evil.conda'); ignored"
+    )
+    assert len(said) == 3 and all(line.endswith("; ignored") for line in said)
 
 
 def test_an_s3_channel_links_machines_without_a_shared_filesystem(s3_server, tmp_path):  # noqa: F811

@@ -149,12 +149,16 @@ class S3Channel:
                 body = self.client.get_object(Bucket=self.bucket, Key=self.key(RECORDS, f"{digest}.json"))["Body"]
             except self.client.exceptions.NoSuchKey:
                 return None
-            record = json.loads(body.read())
-        subdir, _, name = str(record.get("file", "")).partition("/")
-        if subdir not in SUBDIRS or not name.endswith((".conda", ".tar.bz2")) or "/" in name or name.startswith("."):
-            self.say(f"{self.url}: the fingerprint record {digest}.json names {record.get('file')!r}; ignored")
-            return None  # a record is data from the bucket: never a path outside the channel
-        return Entry(f"{subdir}/{name}", str(record["sha256"]), int(record["size"]))
+            text = body.read()
+        try:  # a record is data from the bucket: never trusted to be well-formed, nor a path outside the channel
+            record = json.loads(text)
+            subdir, _, name = str(record["file"]).partition("/")
+            if subdir not in SUBDIRS or not name.endswith((".conda", ".tar.bz2")) or "/" in name or name[0] == ".":
+                raise ValueError(f"it names {record['file']!r}")
+            return Entry(f"{subdir}/{name}", str(record["sha256"]), int(record["size"]))
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            self.say(f"{self.url}: the fingerprint record {digest}.json is not one pmpm wrote ({exc}); ignored")
+            return None
 
     def fetch(self, entry: Entry, into: Path) -> Path | None:
         """Download `entry`'s package to `into/<subdir>/`, or None (with a warning) when the file
