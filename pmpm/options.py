@@ -12,6 +12,7 @@ This module imports nothing heavy: every CLI start-up reads it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,6 +22,20 @@ SOLVERS = ("classic", "libmamba")
 DEFAULT_CHANNEL = Path("local-channel")
 DEFAULT_RECIPES = Path("recipes")
 STATE_DIR = Path(".pmpm")
+S3_SCHEME = "s3://"
+S3_URL_RE = re.compile(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?")  # a bucket name as S3 allows it
+
+
+def is_s3(value: str | Path) -> bool:
+    """Whether a channel or cache value names an S3 channel rather than a directory."""
+    return str(value).startswith(S3_SCHEME)
+
+
+def s3_url(value: str) -> str:
+    """`value` as an S3 channel URL, s3://BUCKET[/PREFIX] without a trailing slash; ValueError if it is not one."""
+    if not S3_URL_RE.fullmatch(value) or "//" in value.removeprefix(S3_SCHEME):
+        raise ValueError(f"{value!r} is not an S3 channel URL (write s3://BUCKET or s3://BUCKET/PREFIX)")
+    return value.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -227,7 +242,7 @@ def to_argv(options: Any, *, absolute: bool = True) -> list[str]:
 
 
 def _text(value: Any, flag: Flag, absolute: bool) -> str:
-    if flag.url and isinstance(value, str) and value.startswith("s3://"):
+    if flag.url and isinstance(value, str) and is_s3(value):
         return value
     return str(Path(value).absolute()) if flag.path and absolute else str(value)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..builder.replay import build_record
 from ..builder.report import BuildReport, Replayed, Reporter, Silent
-from ..options import DEFAULT_RECIPES, BuildOptions, RecipeOptions
+from ..options import DEFAULT_RECIPES, BuildOptions, RecipeOptions, is_s3
 from ..state import StateDir
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def index_channel(path: Path | str) -> int:
     """`pmpm index`: (re-)index a channel directory, or an s3:// channel, after files were copied
     in; its package count."""
     from ..channel.local import LocalChannel
-    from ..channel.s3 import S3Channel, is_s3
+    from ..channel.s3 import S3Channel
 
     if is_s3(path):
         remote = S3Channel(str(path))

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..channel.s3 import S3Channel, is_s3
+from ..channel.s3 import S3Channel
 from ..files import sha256_file
-from ..options import BuildOptions
+from ..options import BuildOptions, is_s3
 from .report import JobResult, Status
 
 SHARED = (Status.BUILT, Status.CACHED, Status.UP_TO_DATE)

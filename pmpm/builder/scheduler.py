@@ -175,9 +175,16 @@ class Builder:
     def _fetch(self, job: Job) -> None:
         """`job`'s package into the channel from the cache, unless already there (or not cached)."""
         digest = self.fingerprints.of(job)
+        if not self.fingerprints.up_to_date(job, self.channel, digest) and (cached := self._cached(job, digest)):
+            self.publisher.publish([cached])
+
+    def _cached(self, job: Job, digest: str, start: float | None = None, origin: str = "") -> Built | None:
+        """The package of the inputs `digest` names, downloaded from a cache, not yet published."""
         private = self.state.output(job.label)
-        if not self.fingerprints.up_to_date(job, self.channel, digest) and (hit := self.cache.fetch(digest, private)):
-            self.publisher.publish([Built(job, [hit.path], private, digest, False, None, 0, cached_from=hit.url)])
+        if (hit := self.cache.fetch(digest, private)) is None:
+            return None
+        took = time.perf_counter() - start if start is not None else 0.0
+        return Built(job, [hit.path], private, digest, False, None, took, origin=origin, cached_from=hit.url)
 
     def _build_one(self, job: Job) -> JobResult:
         outcome = self._produce(job)
@@ -198,10 +205,8 @@ class Builder:
             return JobResult(job, Status.UP_TO_DATE, files=files, seconds=time.perf_counter() - start, digest=digest)
         # The CPU gate is pmpm's own data, the same whoever renders it: never another stack's build.
         gate, origin = job.name == microarch.GATE_PACKAGE, self._origin(job)
-        private = self.state.output(job.label)
-        if not force and (hit := self.cache.fetch(digest, private)):
-            took = time.perf_counter() - start
-            return Built(job, [hit.path], private, digest, False, None, took, origin=origin, cached_from=hit.url)
+        if not force and (cached := self._cached(job, digest, start, origin)):
+            return cached
         if not (force or gate) and (other := self.channel.clash(job.channel_key, digest, origin)):
             why = (
                 f"{job.channel_key} in {self.channel.path} was built from {other}, from other inputs: this build "

@@ -32,17 +32,13 @@ from typing import Any, Callable, Iterator
 from .. import network, user_cache
 from ..errors import ChannelError, InputError, first_line, say
 from ..files import replacing
+from ..options import S3_SCHEME, is_s3, s3_url
 from .layout import SUBDIRS
 
-SCHEME = "s3://"
 RECORDS = ".pmpm/fingerprints"
 INDEX_ATTEMPTS = 6  # a conditional repodata write lost to another publisher is retried from a new listing
 POLICY = "s3:ListBucket, s3:GetObject and s3:PutObject"
 NO_CREDENTIALS = "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-
-
-def is_s3(url: str | Path) -> bool:
-    return str(url).startswith(SCHEME)
 
 
 @dataclass(frozen=True)
@@ -62,11 +58,11 @@ class S3Channel:
     """One `s3://BUCKET[/PREFIX]` channel; the connection is made on first use."""
 
     def __init__(self, url: str, say: Callable[[str], None] = say):
-        bucket, _, prefix = url.removeprefix(SCHEME).partition("/")
-        if not is_s3(url) or not bucket or "//" in prefix:
-            raise InputError(f"{url!r} is not an S3 channel URL", fix="write s3://BUCKET or s3://BUCKET/PREFIX")
-        self.bucket, self.prefix = bucket, prefix.strip("/")
-        self.url = SCHEME + "/".join(p for p in (self.bucket, self.prefix) if p)
+        try:
+            self.url = s3_url(url)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        self.bucket, _, self.prefix = self.url.removeprefix(S3_SCHEME).partition("/")
         self.say = say
         self._session: Any = None
         self._client: Any = None
@@ -225,7 +221,7 @@ class S3Channel:
             if there.get("Metadata", {}).get("sha256") == sha256:
                 return True
             condition = {"IfMatch": there["ETag"]}
-        self.say(f"{SCHEME}{self.bucket}/{key}: another publisher replaced it meanwhile; kept theirs")
+        self.say(f"{S3_SCHEME}{self.bucket}/{key}: another publisher replaced it meanwhile; kept theirs")
         return False
 
     def index(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from ..options import Flag, flags, from_params
+from ..options import Flag, flags, from_params, is_s3
 
 
 def declared(*groups: type) -> Callable:
@@ -61,4 +61,4 @@ def take(group: type, params: dict[str, Any]) -> Any:
 
 def path_or_s3(value: Any) -> Path | str:
     """A directory, or an s3:// URL kept as written (a Path would fold its `//`)."""
-    return str(value) if str(value).startswith("s3://") else Path(value)
+    return str(value) if is_s3(value) else Path(value)

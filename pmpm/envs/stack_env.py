@@ -10,9 +10,9 @@ import os
 import re
 from pathlib import Path
 
-from ..channel.s3 import channel_at, is_s3
+from ..channel.s3 import channel_at
 from ..errors import InputError
-from ..options import ChannelOptions
+from ..options import ChannelOptions, is_s3
 from .environment import EnvironmentRequest, create, request_for, solve_request
 from .summary import StackSummary, summarize
 from .verified import verified

@@ -9,6 +9,8 @@ from typing import Annotated
 import rattler
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..options import s3_url
+
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -44,16 +46,7 @@ def one_line(value: str) -> str:  # in a job script, `partition: "short\n#SBATCH
 Line = Annotated[str, AfterValidator(one_line)]  # a value that reaches a command line or a job script
 
 
-S3_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$")
-
-
-def _s3_url(value: str) -> str:
-    if not S3_RE.match(value) or "//" in value.removeprefix("s3://"):
-        raise ValueError(f"{value!r} is not an S3 channel URL (write s3://BUCKET or s3://BUCKET/PREFIX)")
-    return value.rstrip("/")
-
-
-S3Url = Annotated[str, AfterValidator(_s3_url)]
+S3Url = Annotated[str, AfterValidator(s3_url)]
 
 
 class SlurmTarget(StrictModel):
