@@ -168,7 +168,8 @@ Example:
 
 \b
 git sources at their rev (as a `git archive` tarball), url sources (checked against
-their sha256) and pypi sdists land in DIR/files/<sha256>/, recorded in DIR/sources.json.
+their sha256), pypi sdists, and the sdists and wheels of what `_pmpm.pypi` generates
+(resolved by pip, as a render does) land in DIR/files/<sha256>/, recorded in DIR/sources.json.
 Build elsewhere with `--source-mirror DIR` (or serve DIR over HTTP and pass its URL):
 catalogue entries resolve through the mirror by repository and rev, unchanged.
 Examples:

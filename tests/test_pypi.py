@@ -176,6 +176,29 @@ def test_a_compiled_distribution_without_an_sdist_is_one_line_naming_the_wheel_o
     assert env_python(tmp_path / "env", "import frozenlist; print(frozenlist.FrozenList([1, 2]))").strip()
 
 
+def test_pmpm_fetch_mirrors_what_pypi_entries_generate_and_a_build_takes_it_from_there(tmp_path, python_channel):  # noqa: F811
+    """`pmpm fetch` fills the mirror with the files `_pmpm.pypi` makes packages of: the binary wheel
+    of a `wheel: true` entry (its own mirror key: it is not the sdist), the pure wheels of the rest.
+    A build with --source-mirror names the mirror's files in every recipe, and the result installs."""
+    (tmp_path / "stack.yml").write_text(stack_text("aiosignal", "{name: frozenlist, wheel: true}, aiosignal"))
+    env = index_env(index_root(), tmp_path / "cache")
+    fetched = pmpm("fetch", "stack.yml", "--to", "mirror", cwd=tmp_path, env=env).stdout
+    assert "fetched  frozenlist: wheel source frozenlist==1.8.0" in fetched
+    assert "fetched  aiosignal: pure source aiosignal==1.4.0" in fetched
+    records = json.loads((tmp_path / "mirror" / "sources.json").read_text())
+    assert "-cp311-cp311-manylinux" in records["wheel frozenlist==1.8.0"]["path"]
+    assert records["pure aiosignal==1.4.0"]["path"].endswith("-py3-none-any.whl")
+    assert "present" in pmpm("fetch", "stack.yml", "--to", "mirror", cwd=tmp_path, env=env).stdout  # once only
+
+    pmpm("build", "stack.yml", "--source-mirror", "mirror", *upstream(python_channel), cwd=tmp_path, env=env)
+    mirror_url = (tmp_path / "mirror").as_uri()
+    for name in ("frozenlist", "aiosignal"):
+        recipe = (tmp_path / "recipes" / name / "recipe.yaml").read_text()
+        assert f"{mirror_url}/files/" in recipe and "file_name:" in recipe, recipe
+    pmpm("create", "stack.yml", "-p", tmp_path / "env", *upstream(python_channel), cwd=tmp_path, env={**env, **V3})
+    assert env_python(tmp_path / "env", "import aiosignal, frozenlist; print(aiosignal.__version__)").strip() == "1.4.0"
+
+
 def test_add_pypi_writes_the_entry_once_pip_resolves_it(tmp_path):
     stack = tmp_path / "stack.yml"
     stack.write_text("name: s  # mine\nchannels: []\ndependencies: []\n_pmpm:\n  pypi:\n    - attrs  # kept\n")

@@ -34,14 +34,14 @@ if TYPE_CHECKING:  # what the names below are, for type checkers and readers
     from ..errors import PmpmError
     from ..executors.units import Invocation
     from ..options import ENGINES, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
-    from ..recipes.mirror import fetch_sources, import_source
+    from ..recipes.mirror import import_source
     from ..recipes.render import RecipeSet, Rendered, render_stack
     from ..stack.load import load_stack
     from ..stack.model import Stack
     from ..stack.starter import write_starter
     from ..variants.resolve import VariantSet
     from .building import build, install, remember_build
-    from .recipe_sets import add_pypi, recipe_set, render_file, stack_variants
+    from .recipe_sets import add_pypi, fetch_sources, recipe_set, render_file, stack_variants
     from .remote import ci_workflow, slurm_status, submit_slurm, wait_slurm, write_ci_workflow
     from .targets import build_targets, clean, index_channel, submit_targets
 
@@ -60,14 +60,14 @@ _WHERE = {
     "errors": ["PmpmError"],
     "executors.units": ["Invocation"],
     "options": ["ENGINES", "BuildOptions", "BuildSettings", "ChannelOptions", "EngineOptions", "RecipeOptions"],
-    "recipes.mirror": ["fetch_sources", "import_source"],
+    "recipes.mirror": ["import_source"],
     "recipes.render": ["RecipeSet", "Rendered", "render_stack"],
     "stack.load": ["load_stack"],
     "stack.model": ["Stack"],
     "stack.starter": ["write_starter"],
     "variants.resolve": ["VariantSet"],
     "api.building": ["build", "install", "remember_build"],
-    "api.recipe_sets": ["add_pypi", "recipe_set", "render_file", "stack_variants"],
+    "api.recipe_sets": ["add_pypi", "fetch_sources", "recipe_set", "render_file", "stack_variants"],
     "api.remote": ["ci_workflow", "slurm_status", "submit_slurm", "wait_slurm", "write_ci_workflow"],
     "api.targets": ["build_targets", "clean", "index_channel", "submit_targets"],
 }

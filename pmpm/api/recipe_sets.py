@@ -56,10 +56,8 @@ def render_file(
     from ..recipes.mirror import Mirror
     from ..stack.load import load_stack
 
-    stack = load_stack(stack_path)
+    stack = load_stack(stack_path, compiler=compiler)
     remember_summary(stack)  # validated now: `pmpm create` of this stack need not validate it again
-    if compiler:
-        stack.model.pmpm.compiler = compiler  # type: ignore[assignment]
     variants = stack_variants(stack, recipes)
     if stack.model.pmpm.pypi:
         _add_pypi_packages(stack, variants, channels, offline)
@@ -103,6 +101,18 @@ def _in_stack(stack: Stack) -> Iterator[None]:
         raise StackError(
             exc.what, file=str(stack.path), line=stack.line("_pmpm", "pypi"), key=exc.key, fix=exc.fix
         ) from None
+
+
+def fetch_sources(stack_path: str | Path, to: str | Path) -> Iterator[tuple[str, str, bool]]:
+    """`pmpm fetch STACK`: every remote source a build of the stack takes, `_pmpm.pypi`'s generated
+    packages included, into the mirror `to`; yields (package, source described, whether it was new)."""
+    from ..recipes.mirror import fetch_packages
+    from ..stack.load import load_stack
+
+    stack = load_stack(stack_path)
+    if stack.model.pmpm.pypi:
+        _add_pypi_packages(stack, stack_variants(stack), None, offline=False)
+    yield from fetch_packages(stack.packages, Path(to))
 
 
 def add_pypi(stack_path: Path, requirements: list[str], *, wheel: bool = False) -> list[str]:

@@ -2,13 +2,14 @@
 
 A mirror is a directory, usable as is or served over HTTP (any static file server):
 
-    sources.json                      {"git URL@REV" | "url URL" | "pypi NAME==VERSION": record}
+    sources.json                      {"git URL@REV" | "url URL" | "pypi NAME==VERSION"
+                                       | "wheel NAME==VERSION" | "pure NAME==VERSION": record}
     files/<sha256>/<filename>         the bytes, content-addressed
 
 A record is `{"path": "files/<sha256>/<filename>", "sha256": ..., ...origin}`; git records
 also keep the commit the rev named when it was fetched. `pmpm fetch` fills a mirror
 (git sources as `git archive` of the rev, url sources checked against the stack's sha256,
-pypi sdists through pip); `--add URL@REV FILE` imports a tarball received some other way
+pypi sdists, or wheels for `wheel: true`, through pip); `--add URL@REV FILE` imports a tarball received some other way
 (`--add URL FILE` for a `url:` source's archive).
 With `--source-mirror`, rendering replaces each remote source by `url: <mirror>/files/...`
 plus its sha256, so catalogue entries stay unchanged and the engine never reaches upstream.
@@ -24,27 +25,33 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from filelock import FileLock
 
 from .. import network
 from ..errors import NotInMirror, SourceError
 from ..files import atomic_copy, atomic_write, sha256_file
+from .sources import pypi_form, resolve_sdist
 
 INDEX = "sources.json"
 ENV_VAR = "PMPM_SOURCE_MIRROR"
 
 
-def source_key(source) -> str | None:
-    """The mirror's name for a `Source`: None for local `path:` sources, which never need one."""
+def source_key(source, noarch: str | None = None) -> str | None:
+    """The mirror's name for a `Source`: None for local `path:` sources, which never need one.
+
+    A `pypi:` source taken as its wheel (`wheel: true`) is another file than its sdist: `wheel
+    NAME==VERSION` (the wheel pip picks for this platform) or `pure NAME==VERSION` (py3-none-any).
+    """
     if source.git:
         return f"git {source.git}@{source.rev or 'HEAD'}"
     if source.url:
         return f"url {source.url}"
     if source.pypi:
         name, _, version = source.pypi.partition("==")
-        return f"pypi {name.lower().replace('_', '-')}=={version}"
+        form = pypi_form(source, noarch)
+        return f"{'pypi' if form == 'sdist' else form} {name.lower().replace('_', '-')}=={version}"
     return None
 
 
@@ -82,9 +89,11 @@ class Mirror:
             )
             raise SourceError(f"source mirror {self.location}: cannot read {INDEX}: {reason}") from None
 
-    def recipe_source(self, source, index: dict[str, dict] | None = None) -> list[tuple[str, str]]:
+    def recipe_source(
+        self, source, index: dict[str, dict] | None = None, noarch: str | None = None
+    ) -> list[tuple[str, str]]:
         """`url:` + `sha256:` lines for a remote source, or a one-line error naming source and mirror."""
-        key = source_key(source)
+        key = source_key(source, noarch)
         record = (index if index is not None else self.index()).get(key)
         if record is None:
             raise NotInMirror(
@@ -97,7 +106,8 @@ class Mirror:
                 f"{describe(key)}: the stack gives sha256 {source.sha256.lower()} but the source mirror "
                 f"{self.location} holds {record['sha256']} (fetch it again or correct the stack)"
             )
-        return [("url", f"{self.base_url}/{urllib.parse.quote(record['path'])}"), ("sha256", record["sha256"])]
+        kept = [("file_name", record["path"].rpartition("/")[2])] if source.wheel else []  # pip installs the file
+        return [("url", f"{self.base_url}/{urllib.parse.quote(record['path'])}"), ("sha256", record["sha256"]), *kept]
 
 
 class MirrorDir:
@@ -132,9 +142,9 @@ class MirrorDir:
             atomic_write(self.root / INDEX, json.dumps(records, indent=2, sort_keys=True) + "\n")
         return record
 
-    def fetch(self, source, name: str) -> tuple[str, bool]:
+    def fetch(self, source, name: str, noarch: str | None = None) -> tuple[str, bool]:
         """Put one remote source in the mirror; returns its key and whether it was new."""
-        key = source_key(source)
+        key = source_key(source, noarch)
         if key is None or self.has(key):
             return key, False
         with tempfile.TemporaryDirectory(prefix="pmpm-fetch-") as tmp:
@@ -150,9 +160,7 @@ class MirrorDir:
                     )
                 self.add_file(key, file, url=source.url)
             else:
-                from .sources import resolve_sdist
-
-                sdist = resolve_sdist(source.pypi, source.sha256)
+                sdist = resolve_sdist(source.pypi, source.sha256, form=pypi_form(source, noarch))
                 self.add_file(key, sdist.path, pypi=source.pypi)
         return key, True
 
@@ -182,14 +190,12 @@ class MirrorDir:
         return key
 
 
-def fetch_sources(stack_path: Path, to: Path) -> Iterator[tuple[str, str, bool]]:
-    """`pmpm fetch STACK`: every remote source of the stack into the mirror `to`, one at a time;
-    yields (package, source described, whether it was new)."""
-    from ..stack.load import load_stack  # the stack model (pydantic) only when a stack is fetched
-
+def fetch_packages(packages: Iterable, to: Path) -> Iterator[tuple[str, str, bool]]:
+    """Every remote source of `packages` into the mirror `to`, one at a time; yields (package,
+    source described, whether it was new)."""
     mirror = MirrorDir(to)
-    for package in load_stack(stack_path).packages:
-        key, new = mirror.fetch(package.source, package.name)
+    for package in packages:
+        key, new = mirror.fetch(package.source, package.name, package.noarch)
         if key:
             yield package.name, describe(key), new
 

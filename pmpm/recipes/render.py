@@ -243,15 +243,14 @@ def _source(
     if src.path:
         return [("path", _beside_stack(src.path, stack_dir, recipe_dir))]
     if mirror is not None:  # every remote source comes from the site's mirror, never from upstream
-        return mirror.recipe_source(src, mirror_index)
+        return mirror.recipe_source(src, mirror_index, noarch=package.noarch)
     if src.git:
         return [("git", src.git)] + ([("rev", src.rev)] if src.rev else [])
     if src.url:
         return [("url", src.url), ("sha256", src.sha256)]
-    from .sources import resolve_sdist  # asks pip, which knows the user's index, mirrors and proxies
+    from .sources import pypi_form, resolve_sdist  # asks pip, which knows the user's index, mirrors and proxies
 
-    form = ("pure" if package.noarch == "python" else "wheel") if src.wheel else "sdist"
-    sdist = resolve_sdist(src.pypi, src.sha256, offline=offline, form=form)
+    sdist = resolve_sdist(src.pypi, src.sha256, offline=offline, form=pypi_form(src, package.noarch))
     kept = [("file_name", sdist.filename)] if src.wheel else []  # a named file is not unpacked: pip installs it
     return [("url", sdist.url), ("sha256", sdist.sha256), *kept]
 

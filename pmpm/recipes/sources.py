@@ -37,6 +37,13 @@ _PIP_FORM = {
 }
 
 
+def pypi_form(source, noarch: str | None) -> Form:
+    """What a `pypi:` source is taken as: its sdist, or (`wheel: true`) its wheel, pure for noarch python."""
+    if not source.wheel:
+        return "sdist"
+    return "pure" if noarch == "python" else "wheel"
+
+
 @dataclass(frozen=True)
 class Sdist:
     filename: str
