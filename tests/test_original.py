@@ -87,6 +87,23 @@ def test_toast_recipe_accepted_by_the_engine(tmp_path: Path):
     assert variants[0].recipe.build.string.endswith("_x86_64_v3_0")
 
 
+@pytest.mark.parametrize("mode", ["conda", "system"])
+def test_catalogue_toast_takes_conda_forge_s_blas_only_in_conda_mode(mode: str, tmp_path: Path):
+    """catalogue/toast.yml's `conda:` part: conda-forge's BLAS/LAPACK, SuiteSparse, cmake and ninja with
+    CMake pointed at them in conda mode; in system mode none of them (CMake finds the host's BLAS)."""
+    from pmpm.api import load_stack
+
+    stack = tmp_path / "stack.yml"
+    stack.write_text(f"channels: [nodefaults]\n_pmpm:\n  compiler: {mode}\n  dependencies: [toast]\n")
+    pmpm("render", stack, "-o", tmp_path / "r", cwd=tmp_path)
+    recipe = (tmp_path / "r" / "toast" / "recipe.yaml").read_text()
+    conda_only = ("- libblas", "- liblapack", "- suitesparse", "- cmake", "BLAS_LIBRARIES", "SUITESPARSE_INCLUDE")
+    assert [word in recipe for word in conda_only] == [mode == "conda"] * len(conda_only), recipe
+    assert "backport.find-python=0" in recipe and "- fftw" in recipe and "- scikit-build-core >=0.11" in recipe
+    forced = load_stack(stack, compiler="system").package("toast")  # pmpm system_install of a conda stack
+    assert "libblas" not in forced.requirements.host and forced.requirements.build == []
+
+
 # --- source mirror ----------------------------------------------------------------------
 
 MAKEFILE = """\

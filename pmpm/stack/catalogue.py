@@ -16,6 +16,8 @@ from .. import resources
 from ..order import NAME_RE
 from ..yamlio import read_yaml
 
+MODES = ("system", "conda")  # the values of `_pmpm.compiler`
+
 
 class _Where(Protocol):
     """A position in the stack file (the stack's own `_Where`), for errors: the stack validates entries."""
@@ -36,8 +38,9 @@ class Catalogue:
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.yml"))
 
-    def expand(self, entry: str, where: "_Where") -> dict:
-        """Turn a shorthand entry `name` or `name=ref` into a package definition (validated by the stack)."""
+    def expand(self, entry: str, where: "_Where", compiler: str = "system") -> dict:
+        """Turn a shorthand entry `name` or `name=ref` into a package definition (validated by the stack),
+        for the stack's `_pmpm.compiler` mode."""
         name, _, ref = str(entry).partition("=")
         name, ref = name.strip(), ref.strip()
         if not NAME_RE.match(name):
@@ -49,11 +52,28 @@ class Catalogue:
             raise where.error(f"{name!r} is not in the pmpm catalogue", fix=f"{hint}define it under _pmpm.packages")
         data = dict(read_yaml(path))
         data.setdefault("name", name)
+        # `conda:`/`system:` hold what only one compiler mode takes, e.g. conda-forge's libblas in
+        # conda mode where system mode links the host's BLAS that CMake finds by itself.
+        modes = {mode: data.pop(mode, None) or {} for mode in MODES}
+        _merge(data, modes[compiler])
         # `refs:` names the refs the original pmpm used (toast=toast3) for what this entry pins.
         ref = str((data.pop("refs", None) or {}).get(ref, ref))
         if ref:
             _apply_ref(data, ref, where)
         return data
+
+
+def _merge(data: dict, extra: dict) -> None:
+    """Add a mode's keys to an entry: lists are extended, mappings (requirements) merged key by key."""
+    for key, value in extra.items():
+        if isinstance(value, list):
+            data[key] = [*(data.get(key) or []), *value]
+        elif isinstance(value, dict):
+            merged = dict(data.get(key) or {})
+            _merge(merged, value)
+            data[key] = merged
+        else:
+            data[key] = value
 
 
 def _version_of(ref: str, base: str) -> str:

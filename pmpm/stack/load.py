@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from .catalogue import Catalogue
 
 
-def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
-    """Parse, validate and complete a stack file."""
+def load_stack(path: str | Path, catalogue: "Catalogue | None" = None, *, compiler: str | None = None) -> Stack:
+    """Parse, validate and complete a stack file; `compiler` overrides its `_pmpm.compiler`
+    (`pmpm system_install` forces system), before catalogue entries are expanded for that mode."""
     from .catalogue import Catalogue
 
     path = Path(path)
@@ -49,11 +50,13 @@ def load_stack(path: str | Path, catalogue: "Catalogue | None" = None) -> Stack:
         model = StackFile.model_validate(doc)
     except ValidationError as exc:
         raise _stack_error(exc, doc, path) from None
+    if compiler:
+        model.pmpm.compiler = compiler  # type: ignore[assignment]
     catalogue = catalogue or Catalogue.default()
     packages = list(model.pmpm.packages)
     for index, entry in enumerate(model.pmpm.dependencies):
         where = _Where(path, doc, ("_pmpm", "dependencies", index))
-        data = catalogue.expand(entry, where)
+        data = catalogue.expand(entry, where, model.pmpm.compiler)
         try:
             packages.append(Package.model_validate(data))
         except ValidationError as exc:
