@@ -199,6 +199,19 @@ def test_pmpm_fetch_mirrors_what_pypi_entries_generate_and_a_build_takes_it_from
     assert env_python(tmp_path / "env", "import aiosignal, frozenlist; print(aiosignal.__version__)").strip() == "1.4.0"
 
 
+def test_a_binary_wheel_is_the_stack_python_s_not_the_one_pmpm_runs_on(tmp_path, monkeypatch):
+    """`wheel: true` for a stack on python 3.11 takes the cp311 wheel whatever Python runs pmpm; the
+    index (cp311 wheels only) has none for 3.12, which is said, not answered with the cp311 one."""
+    from pmpm.errors import NotOnIndex
+    from pmpm.recipes.sources import resolve_sdist
+
+    for name, value in index_env(index_root(), tmp_path / "cache").items():
+        monkeypatch.setenv(name, value)
+    assert "-cp311-cp311-" in resolve_sdist("frozenlist==1.8.0", form="wheel", python="3.11").filename
+    with pytest.raises(NotOnIndex, match="cannot fetch the wheel of frozenlist==1.8.0"):
+        resolve_sdist("frozenlist==1.8.0", form="wheel", python="3.12")  # not the cached 3.11 one either
+
+
 def test_add_pypi_writes_the_entry_once_pip_resolves_it(tmp_path):
     stack = tmp_path / "stack.yml"
     stack.write_text("name: s  # mine\nchannels: []\ndependencies: []\n_pmpm:\n  pypi:\n    - attrs  # kept\n")

@@ -110,9 +110,10 @@ def fetch_sources(stack_path: str | Path, to: str | Path) -> Iterator[tuple[str,
     from ..stack.load import load_stack
 
     stack = load_stack(stack_path)
+    variants = stack_variants(stack)
     if stack.model.pmpm.pypi:
-        _add_pypi_packages(stack, stack_variants(stack), None, offline=False)
-    yield from fetch_packages(stack.packages, Path(to))
+        _add_pypi_packages(stack, variants, None, offline=False)
+    yield from fetch_packages(stack.packages, Path(to), _python(variants))
 
 
 def add_pypi(stack_path: Path, requirements: list[str], *, wheel: bool = False) -> list[str]:

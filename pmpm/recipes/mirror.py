@@ -142,7 +142,7 @@ class MirrorDir:
             atomic_write(self.root / INDEX, json.dumps(records, indent=2, sort_keys=True) + "\n")
         return record
 
-    def fetch(self, source, name: str, noarch: str | None = None) -> tuple[str, bool]:
+    def fetch(self, source, name: str, noarch: str | None = None, python: str | None = None) -> tuple[str, bool]:
         """Put one remote source in the mirror; returns its key and whether it was new."""
         key = source_key(source, noarch)
         if key is None or self.has(key):
@@ -160,7 +160,7 @@ class MirrorDir:
                     )
                 self.add_file(key, file, url=source.url)
             else:
-                sdist = resolve_sdist(source.pypi, source.sha256, form=pypi_form(source, noarch))
+                sdist = resolve_sdist(source.pypi, source.sha256, form=pypi_form(source, noarch), python=python)
                 self.add_file(key, sdist.path, pypi=source.pypi)
         return key, True
 
@@ -190,12 +190,12 @@ class MirrorDir:
         return key
 
 
-def fetch_packages(packages: Iterable, to: Path) -> Iterator[tuple[str, str, bool]]:
-    """Every remote source of `packages` into the mirror `to`, one at a time; yields (package,
-    source described, whether it was new)."""
+def fetch_packages(packages: Iterable, to: Path, python: str | None = None) -> Iterator[tuple[str, str, bool]]:
+    """Every remote source of `packages` into the mirror `to`, one at a time (binary wheels for
+    `python`); yields (package, source described, whether it was new)."""
     mirror = MirrorDir(to)
     for package in packages:
-        key, new = mirror.fetch(package.source, package.name, package.noarch)
+        key, new = mirror.fetch(package.source, package.name, package.noarch, python)
         if key:
             yield package.name, describe(key), new
 

@@ -146,9 +146,15 @@ class Renderer:
     """Renders packages of one stack with compiled templates (reused across packages)."""
 
     def __init__(
-        self, stack: Stack, templates: Path = TEMPLATES, offline: bool = False, mirror: "Mirror | None" = None
+        self,
+        stack: Stack,
+        templates: Path = TEMPLATES,
+        offline: bool = False,
+        mirror: "Mirror | None" = None,
+        python: str | None = None,
     ):
         self.offline = offline
+        self.python = python  # the binary wheels' (`wheel: true`)
         self.mirror = mirror
         self.mirror_index = mirror.index() if mirror else None  # read once per render
         self.stack = stack
@@ -158,7 +164,7 @@ class Renderer:
     def render_package(self, package: Package, recipe_dir: Path, fmt: str = "recipe.yaml") -> str:
         unavailable = None
         try:
-            source = _source(package, self.stack.path.parent, recipe_dir, self.offline, self.mirror, self.mirror_index)
+            source = _source(package, self.stack.path.parent, recipe_dir, self)
         except NotInMirror as exc:  # this package fails when built (see `PlannedBuild.unavailable`); the rest build
             source, unavailable = (
                 [("url", f"{self.mirror.base_url}/missing/{package.name}"), ("sha256", "0" * 64)],
@@ -231,28 +237,26 @@ def _ensure(specs: list[str], names: list[str]) -> list[str]:
     return specs + [n for n in names if n not in present]
 
 
-def _source(
-    package: Package,
-    stack_dir: Path,
-    recipe_dir: Path,
-    offline: bool = False,
-    mirror: "Mirror | None" = None,
-    mirror_index: dict | None = None,
-) -> list[tuple[str, str]]:
+def _source(package: Package, stack_dir: Path, recipe_dir: Path, renderer: Renderer) -> list[tuple[str, str]]:
     src = package.source
     if src.path:
         return [("path", _beside_stack(src.path, stack_dir, recipe_dir))]
-    if mirror is not None:  # every remote source comes from the site's mirror, never from upstream
-        return mirror.recipe_source(src, mirror_index, noarch=package.noarch)
+    if renderer.mirror is not None:  # every remote source comes from the site's mirror, never from upstream
+        return renderer.mirror.recipe_source(src, renderer.mirror_index, noarch=package.noarch)
     if src.git:
         return [("git", src.git)] + ([("rev", src.rev)] if src.rev else [])
     if src.url:
         return [("url", src.url), ("sha256", src.sha256)]
     from .sources import pypi_form, resolve_sdist  # asks pip, which knows the user's index, mirrors and proxies
 
-    sdist = resolve_sdist(src.pypi, src.sha256, offline=offline, form=pypi_form(src, package.noarch))
+    form = pypi_form(src, package.noarch)
+    sdist = resolve_sdist(src.pypi, src.sha256, offline=renderer.offline, form=form, python=renderer.python)
     kept = [("file_name", sdist.filename)] if src.wheel else []  # a named file is not unpacked: pip installs it
     return [("url", sdist.url), ("sha256", sdist.sha256), *kept]
+
+
+def _first(values: list | None) -> str | None:
+    return str(values[0]) if values else None
 
 
 def _patches(package: Package, stack_dir: Path, recipe_dir: Path) -> list[str]:
@@ -292,7 +296,7 @@ def render_stack(
     """Write one recipe directory per local package plus the merged conda_build_config.yaml; with a
     source `mirror` (pmpm.mirror), remote sources become the mirror's files."""
     output_dir = Path(output_dir)
-    renderer = Renderer(stack, templates, offline, mirror)
+    renderer = Renderer(stack, templates, offline, mirror, python=_first(variants.values.get("python")))
     order = [p.name for p in stack.build_order()]
     recipes: dict[str, Path] = {}
     for name in order:

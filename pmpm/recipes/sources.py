@@ -55,18 +55,29 @@ class Sdist:
         return self.path.as_uri()
 
 
-def resolve_sdist(requirement: str, sha256: str | None = None, *, offline: bool = False, form: Form = "sdist") -> Sdist:
-    """The sdist (or wheel) of `name==version` (with this sha256, if given): from the cache, else through pip."""
+def resolve_sdist(
+    requirement: str,
+    sha256: str | None = None,
+    *,
+    offline: bool = False,
+    form: Form = "sdist",
+    python: str | None = None,
+) -> Sdist:
+    """The sdist (or wheel) of `name==version` (with this sha256, if given): from the cache, else through pip.
+
+    A binary wheel is the one for `python` (the stack's, e.g. "3.11"), not for the Python pmpm runs on.
+    """
     store = user_cache("sdists")
     expected = sha256.lower() if sha256 else None
-    sdist = (_by_digest(store, expected) if expected else None) or _by_requirement(store, requirement, form)
+    target = python if form == "wheel" else None
+    sdist = (_by_digest(store, expected) if expected else None) or _by_requirement(store, requirement, form, target)
     if sdist is None and offline:
         raise StackError(
             f"--offline: the {form} of {requirement} is not in pmpm's cache ({store})",
             fix="fill a mirror with `pmpm fetch` and pass --source-mirror DIR, render once online, or drop --offline",
         )
     if sdist is None:
-        sdist = _download(store, requirement, form)
+        sdist = _download(store, requirement, form, target)
     if expected and sdist.sha256 != expected:
         raise StackError(
             f"pypi source {requirement}: the stack gives sha256 {expected} but the sdist pip fetched "
@@ -82,22 +93,22 @@ def _by_digest(store: Path, digest: str) -> Sdist | None:
     return Sdist(files[0].name, digest, files[0]) if files else None
 
 
-def _index_entry(store: Path, requirement: str, form: Form) -> Path:
+def _index_entry(store: Path, requirement: str, form: Form, python: str | None) -> Path:
     name, _, version = requirement.partition("==")
-    suffix = "" if form == "sdist" else f".{form}"
+    suffix = ("" if form == "sdist" else f".{form}") + (f"-py{python}" if python else "")
     return store / "index" / f"{canonical(name)}=={version}{suffix}.json"
 
 
-def _by_requirement(store: Path, requirement: str, form: Form) -> Sdist | None:
+def _by_requirement(store: Path, requirement: str, form: Form, python: str | None) -> Sdist | None:
     try:
-        entry = json.loads(_index_entry(store, requirement, form).read_text())
+        entry = json.loads(_index_entry(store, requirement, form, python).read_text())
         path = store / "sha256" / entry["sha256"] / entry["filename"]
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent, or another process's half-written index predating atomic writes
     return Sdist(entry["filename"], entry["sha256"], path) if path.is_file() else None
 
 
-def _download(store: Path, requirement: str, form: Form) -> Sdist:
+def _download(store: Path, requirement: str, form: Form, python: str | None) -> Sdist:
     """pip download into a private directory, then publish by rename: concurrent runs never see half a file."""
     (store / "tmp").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store / "tmp") as tmp:
@@ -109,6 +120,7 @@ def _download(store: Path, requirement: str, form: Form) -> Sdist:
                 "download",
                 *network.pip_args(),
                 *_PIP_FORM[form](requirement.split("==")[0]),
+                *(["--python-version", python] if python else []),
                 "--no-deps",
                 "--disable-pip-version-check",
                 "-q",
@@ -130,7 +142,9 @@ def _download(store: Path, requirement: str, form: Form) -> Sdist:
         target = store / "sha256" / digest / files[0].name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(files[0], target)
-    atomic_write(_index_entry(store, requirement, form), json.dumps({"filename": target.name, "sha256": digest}))
+    atomic_write(
+        _index_entry(store, requirement, form, python), json.dumps({"filename": target.name, "sha256": digest})
+    )
     return Sdist(target.name, digest, target)
 
 
