@@ -255,10 +255,6 @@ def _source(package: Package, stack_dir: Path, recipe_dir: Path, renderer: Rende
     return [("url", sdist.url), ("sha256", sdist.sha256), *kept]
 
 
-def _first(values: list | None) -> str | None:
-    return str(values[0]) if values else None
-
-
 def _patches(package: Package, stack_dir: Path, recipe_dir: Path) -> list[str]:
     """Patch files are named relative to the stack, as `path:` is; the engine reads them relative to the recipe."""
     return [_beside_stack(patch, stack_dir, recipe_dir) for patch in package.source.patches]
@@ -296,7 +292,8 @@ def render_stack(
     """Write one recipe directory per local package plus the merged conda_build_config.yaml; with a
     source `mirror` (pmpm.mirror), remote sources become the mirror's files."""
     output_dir = Path(output_dir)
-    renderer = Renderer(stack, templates, offline, mirror, python=_first(variants.values.get("python")))
+    python = next((str(v) for v in variants.values.get("python") or []), None)  # the binary wheels'
+    renderer = Renderer(stack, templates, offline, mirror, python=python)
     order = [p.name for p in stack.build_order()]
     recipes: dict[str, Path] = {}
     for name in order:
