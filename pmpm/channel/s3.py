@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 from .. import network, user_cache
 from ..errors import ChannelError, InputError, first_line, say
 from ..files import replacing
-from ..options import S3_SCHEME, is_s3, s3_url
+from ..options import S3_SCHEME, s3_url
 from .layout import SUBDIRS
 
 RECORDS = ".pmpm/fingerprints"
@@ -294,10 +294,3 @@ def _explain(code: str, channel: S3Channel) -> str:
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"):
         return "the endpoint refused these credentials (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
     return f"the endpoint answered {code or 'an error'} (check the URL, AWS_ENDPOINT_URL and the credentials)"
-
-
-def channel_at(where: str | Path) -> Any:
-    """The channel `--channel` names: an S3Channel for s3://, else the LocalChannel directory."""
-    from .local import LocalChannel
-
-    return S3Channel(str(where)) if is_s3(where) else LocalChannel(where)

@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from ..channel.s3 import channel_at
+from ..channel import channel_at
 from ..errors import InputError
 from ..options import ChannelOptions, is_s3
 from .environment import EnvironmentRequest, create, request_for, solve_request
