@@ -82,8 +82,13 @@ def _keep_going(self, *args, **kwargs):
 
 
 mpi.MPITestResult.__init__ = _keep_going
-for name in sys.argv[1:] or [None]:
-    toast.tests.run(name)
+status = 0
+for name in sys.argv[1:] or [None]:  # each module, even after one that failed (run() exits 6 then)
+    try:
+        toast.tests.run(name)
+    except SystemExit as exc:
+        status = exc.code or status
+sys.exit(status)
 """
 # Fast modules of TOAST's suite (seconds each) covering the compiled kernels: quaternions, RNG,
 # FFT (fftw), healpix, noise simulation, pointing, map binning (BLAS/LAPACK).
