@@ -46,6 +46,31 @@ def test_without_a_terminal_each_build_gets_a_start_and_an_end_line(tmp_path):
     assert "progress-marker-one" not in err  # the log itself stays in the log file
 
 
+def test_off_a_terminal_a_long_build_says_now_and_then_that_it_is_still_building():
+    """A 6-minute fftw in a CI log: a line per interval while its log grows (phase and latest line),
+    never more often, none in its first interval."""
+    import io
+    from types import SimpleNamespace
+
+    from pmpm.builder.progress import _Plain
+
+    out = io.StringIO()
+    reporter = _Plain(out, every=0.3)
+    job = SimpleNamespace(name="fftw", label="fftw-3.3.10-h1f7db4a_0")
+    reporter.planned([job])
+    reporter.started(job, Path("/logs/fftw.log"))
+    reporter.phase(job, "Running build script")
+    reporter.output(job, "checking for gcc... gcc")  # within the first interval: nothing
+    time.sleep(0.35)
+    reporter.output(job, "libtool: compile  gcc -O3 -c n1_4.c")
+    reporter.output(job, "libtool: compile  gcc -O3 -c n1_5.c")  # the same interval: nothing more
+    assert out.getvalue().splitlines() == [
+        "[1/1] fftw-3.3.10-h1f7db4a_0: building (log: /logs/fftw.log)",
+        "[1/1] fftw-3.3.10-h1f7db4a_0: still building, 0:00 (Running build script; "
+        "libtool: compile  gcc -O3 -c n1_4.c)",
+    ]
+
+
 def test_verbose_streams_the_build_log(tmp_path):
     _stack(tmp_path)
     err = pmpm("build", "stack.yml", "-v", cwd=tmp_path).stderr

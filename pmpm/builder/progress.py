@@ -2,8 +2,9 @@
 
 On a terminal (rich): the overall N/M with elapsed time, then each running build with its
 elapsed time, phase, latest log line and log path. Without one (CI, `| tee`, Slurm logs):
-one line when each package × variant starts and one when it ends, with time and status, and
-a plain-text summary whose names are never cut to a terminal's width. `verbose` streams every
+one line when each package × variant starts and one when it ends, with time and status, a
+"still building" line at most once a minute while a long build writes to its log (a 6-minute
+fftw is not silence), and a plain-text summary whose names are never cut to a terminal's width. `verbose` streams every
 build log line, prefixed with its package. Everything goes to stderr, so stdout stays clean
 for `--json`. rich is loaded for the terminal alone: off one it cost every build's start-up
 ~25 ms, and each `-v` line ~0.1 ms more than a plain write.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
+from ..errors import shorten
 from ..variants.microarch import GATE_PACKAGE
 from .plan import Job
 from .report import JobResult, Status
@@ -32,6 +34,7 @@ STYLE = {
     Status.SKIPPED: "yellow",
 }
 DONE = (Status.BUILT, Status.CACHED, Status.UP_TO_DATE)
+HEARTBEAT = 60.0  # seconds between two "still building" lines of one build, off a terminal
 COLUMNS = ("package", "build", "status", "time", "file")
 
 
@@ -46,6 +49,7 @@ class _Running:
     start: float = field(default_factory=time.monotonic)
     phase: str = "starting"
     last_line: str = ""
+    said: float = field(default_factory=time.monotonic)  # when a line last told of this build
 
 
 class _Base:
@@ -128,7 +132,26 @@ class _Base:
 
 
 class _Plain(_Base):
-    """A line when a build starts and one when it ends: logs and CI output stay readable."""
+    """A line when a build starts, one now and then while it runs, one when it ends: logs and CI
+    output stay readable."""
+
+    def __init__(self, stream: IO[str], verbose: bool = False, every: float = HEARTBEAT):
+        super().__init__(stream, verbose)
+        self.every = every
+
+    def output(self, job: Job, line: str) -> None:
+        super().output(job, line)
+        now = time.monotonic()
+        with self.lock:
+            running = self.running.get(job.label)
+            due = running is not None and not self.verbose and now - running.said >= self.every
+            if running is not None and due:
+                running.said = now
+        if running is not None and due and job.name != GATE_PACKAGE:
+            self.say(
+                f"{self._counter(job)} {job.label}: still building, {_clock(now - running.start)} "
+                f"({running.phase}; {shorten(running.last_line[:120], 60)})"
+            )
 
     def started(self, job: Job, log: Path | None) -> None:
         super().started(job, log)
