@@ -4,10 +4,10 @@ On a terminal (rich): the overall N/M with elapsed time, then each running build
 elapsed time, phase, latest log line and log path. Without one (CI, `| tee`, Slurm logs):
 one line when each package × variant starts and one when it ends, with time and status, a
 "still building" line at most once a minute while a long build writes to its log (a 6-minute
-fftw is not silence), and a plain-text summary whose names are never cut to a terminal's width. `verbose` streams every
-build log line, prefixed with its package. Everything goes to stderr, so stdout stays clean
-for `--json`. rich is loaded for the terminal alone: off one it cost every build's start-up
-~25 ms, and each `-v` line ~0.1 ms more than a plain write.
+fftw is not silence), and a plain-text summary whose names are never cut to a terminal's
+width. `verbose` streams every build log line, prefixed with its package. Everything goes to
+stderr, so stdout stays clean for `--json`. rich is loaded for the terminal alone: off one it
+cost every build's start-up ~25 ms, and each `-v` line ~0.1 ms more than a plain write.
 """
 
 from __future__ import annotations

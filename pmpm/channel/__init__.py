@@ -11,7 +11,7 @@ from ..options import is_s3
 
 def channel_at(where: str | Path) -> Any:
     """The channel `--channel` names: an S3Channel for s3://, else the LocalChannel directory.
-    Each module only when named: a local `pmpm create` needs nothing of S3's (~10 ms of imports)."""
+    Each module only when named: a local `pmpm create` never loads the S3 one."""
     if is_s3(where):
         from .s3 import S3Channel
 

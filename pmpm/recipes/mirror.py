@@ -9,8 +9,8 @@ A mirror is a directory, usable as is or served over HTTP (any static file serve
 A record is `{"path": "files/<sha256>/<filename>", "sha256": ..., ...origin}`; git records
 also keep the commit the rev named when it was fetched. `pmpm fetch` fills a mirror
 (git sources as `git archive` of the rev, url sources checked against the stack's sha256,
-pypi sdists, or wheels for `wheel: true`, through pip); `--add URL@REV FILE` imports a tarball received some other way
-(`--add URL FILE` for a `url:` source's archive).
+pypi sdists, or wheels for `wheel: true`, through pip); `--add URL@REV FILE` imports a
+tarball received some other way (`--add URL FILE` for a `url:` source's archive).
 With `--source-mirror`, rendering replaces each remote source by `url: <mirror>/files/...`
 plus its sha256, so catalogue entries stay unchanged and the engine never reaches upstream.
 """
