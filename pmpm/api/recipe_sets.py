@@ -85,7 +85,7 @@ def _add_pypi_packages(stack: Stack, variants: VariantSet, channels: ChannelOpti
     urls = [channel_url(channel) for channel in searched]
     with _in_stack(stack):
         generated = pypi_packages(
-            stack.model.pmpm.pypi, python=_python(variants), channels=urls, taken={p.name for p in stack.packages}
+            stack.model.pmpm.pypi, python=variants.python, channels=urls, taken={p.name for p in stack.packages}
         )
     stack.packages.extend(generated)
 
@@ -113,7 +113,7 @@ def fetch_sources(stack_path: str | Path, to: str | Path) -> Iterator[tuple[str,
     variants = stack_variants(stack)
     if stack.model.pmpm.pypi:
         _add_pypi_packages(stack, variants, None, offline=False)
-    yield from fetch_packages(stack.packages, Path(to), _python(variants))
+    yield from fetch_packages(stack.packages, Path(to), variants.python)
 
 
 def add_pypi(stack_path: Path, requirements: list[str], *, wheel: bool = False) -> list[str]:
@@ -129,14 +129,9 @@ def add_pypi(stack_path: Path, requirements: list[str], *, wheel: bool = False) 
         for text in requirements:
             parse(text)
         resolve(
-            list(requirements), _python(stack_variants(stack)), quiet=True
+            list(requirements), stack_variants(stack).python, quiet=True
         )  # a typo or an unknown version fails here, not at build
     return write_entries(Path(stack_path), list(requirements), wheel=wheel)
-
-
-def _python(variants: VariantSet) -> str:
-    """The python `_pmpm.pypi` is resolved for: the stack's first `python` variant."""
-    return str((variants.values.get("python") or ["3.11"])[0])
 
 
 def _searched(channels: ChannelOptions | None) -> list[str]:

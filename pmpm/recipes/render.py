@@ -164,7 +164,7 @@ class Renderer:
     def render_package(self, package: Package, recipe_dir: Path, fmt: str = "recipe.yaml") -> str:
         unavailable = None
         try:
-            source = _source(package, self.stack.path.parent, recipe_dir, self)
+            source = _source(package, recipe_dir, self)
         except NotInMirror as exc:  # this package fails when built (see `PlannedBuild.unavailable`); the rest build
             source, unavailable = (
                 [("url", f"{self.mirror.base_url}/missing/{package.name}"), ("sha256", "0" * 64)],
@@ -237,10 +237,10 @@ def _ensure(specs: list[str], names: list[str]) -> list[str]:
     return specs + [n for n in names if n not in present]
 
 
-def _source(package: Package, stack_dir: Path, recipe_dir: Path, renderer: Renderer) -> list[tuple[str, str]]:
+def _source(package: Package, recipe_dir: Path, renderer: Renderer) -> list[tuple[str, str]]:
     src = package.source
     if src.path:
-        return [("path", _beside_stack(src.path, stack_dir, recipe_dir))]
+        return [("path", _beside_stack(src.path, renderer.stack.path.parent, recipe_dir))]
     if renderer.mirror is not None:  # every remote source comes from the site's mirror, never from upstream
         return renderer.mirror.recipe_source(src, renderer.mirror_index, noarch=package.noarch)
     if src.git:
@@ -292,8 +292,7 @@ def render_stack(
     """Write one recipe directory per local package plus the merged conda_build_config.yaml; with a
     source `mirror` (pmpm.mirror), remote sources become the mirror's files."""
     output_dir = Path(output_dir)
-    python = next((str(v) for v in variants.values.get("python") or []), None)  # the binary wheels'
-    renderer = Renderer(stack, templates, offline, mirror, python=python)
+    renderer = Renderer(stack, templates, offline, mirror, python=variants.python)
     order = [p.name for p in stack.build_order()]
     recipes: dict[str, Path] = {}
     for name in order:

@@ -73,6 +73,12 @@ class VariantSet:
         values, zips = load_cbc(path)
         return cls(values, zips)
 
+    @property
+    def python(self) -> str:
+        """The stack's python: its first `python` variant (3.11 is the shipped cbc's); what `_pmpm.pypi`
+        is resolved for and binary wheels are fetched for."""
+        return str((self.values.get("python") or ["3.11"])[0])
+
     def combinations(self) -> list[dict[str, Any]]:
         """The matrix the stack's packages are built for (the CPU gate's own variants left out)."""
         values = {k: v for k, v in self.values.items() if k not in GATE_KEYS}
