@@ -15,8 +15,7 @@ from typing import Protocol
 from .. import resources
 from ..order import NAME_RE
 from ..yamlio import read_yaml
-
-MODES = ("system", "conda")  # the values of `_pmpm.compiler`
+from .model import COMPILERS
 
 
 class _Where(Protocol):
@@ -54,7 +53,7 @@ class Catalogue:
         data.setdefault("name", name)
         # `conda:`/`system:` hold what only one compiler mode takes, e.g. conda-forge's libblas in
         # conda mode where system mode links the host's BLAS that CMake finds by itself.
-        modes = {mode: data.pop(mode, None) or {} for mode in MODES}
+        modes = {mode: data.pop(mode, None) or {} for mode in COMPILERS}
         _merge(data, modes[compiler])
         # `refs:` names the refs the original pmpm used (toast=toast3) for what this entry pins.
         ref = str((data.pop("refs", None) or {}).get(ref, ref))

@@ -20,6 +20,8 @@ from .fields import CacheEntry, FieldError, Line, PypiEntry, S3Url, SlurmTarget,
 
 Kind = Literal["cmake", "meson", "autotools", "make", "python", "script"]  # templates/kinds/<kind>.sh.j2
 KINDS: tuple[str, ...] = get_args(Kind)
+Compiler = Literal["system", "conda"]  # `_pmpm.compiler`
+COMPILERS: tuple[str, ...] = get_args(Compiler)
 KIND_ARGS = dict(cmake_args="cmake", meson_args="meson", configure_args="autotools", pip_args="python", script="script")
 VERSION_RE = re.compile(r"^[A-Za-z0-9_.+!]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -181,7 +183,7 @@ class PipSection(StrictModel):
 class PmpmSection(StrictModel):
     """The `_pmpm:` section."""
 
-    compiler: Literal["system", "conda"] = "system"
+    compiler: Compiler = "system"
     variants: dict[str, Any] = {}
     variant_keys: list[str] = []  # keys of the user's own: anything else unknown is a typo
     packages: list[Package] = []
