@@ -144,10 +144,10 @@ class _Plain(_Base):
         now = time.monotonic()
         with self.lock:
             running = self.running.get(job.label)
-            due = running is not None and not self.verbose and now - running.said >= self.every
-            if running is not None and due:
-                running.said = now
-        if running is not None and due and job.name != GATE_PACKAGE:
+            if running is None or self.verbose or now - running.said < self.every:
+                return
+            running.said = now
+        if job.name != GATE_PACKAGE:
             self.say(
                 f"{self._counter(job)} {job.label}: still building, {_clock(now - running.start)} "
                 f"({running.phase}; {shorten(running.last_line[:120], 60)})"
