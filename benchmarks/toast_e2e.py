@@ -31,8 +31,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-from python_fixture import cache_root  # noqa: E402
-from toast_fixture import fill_mirror, libtoast, run_toast_tests, write_stack, ymm_instructions  # noqa: E402
+from python_fixture import cache_root, objdump_ymm  # noqa: E402
+from toast_fixture import fill_mirror, libtoast, run_toast_tests, write_stack  # noqa: E402
 
 MARCHES = {"x86-64": "x86_64", "x86-64-v3": "x86_64_v3"}  # march: its archspec name (CONDA_OVERRIDE_ARCHSPEC)
 
@@ -114,7 +114,7 @@ def main() -> None:
             lambda: pmpm("create", "stack.yml", "-p", prefixes[march], env={"CONDA_OVERRIDE_ARCHSPEC": archspec}),
         )
         toast = json.loads(next((prefixes[march] / "conda-meta").glob("toast-3*.json")).read_text())["build"]
-        print(f"  toast {toast}: {ymm_instructions(libtoast(prefixes[march]))} AVX (ymm) instructions in _libtoast")
+        print(f"  toast {toast}: {objdump_ymm(libtoast(prefixes[march]))} AVX (ymm) instructions in _libtoast")
 
     outcomes = {}
     for march in MARCHES:

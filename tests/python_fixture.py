@@ -34,6 +34,11 @@ SDISTS = {  # conda name: PyPI requirement
 }
 
 
+def objdump_ymm(library: Path) -> int:
+    """AVX (256-bit) register uses in a binary's code: what an x86-64-v3 build has and a baseline one lacks."""
+    return subprocess.run(["objdump", "-d", library], capture_output=True, text=True, check=True).stdout.count("%ymm")
+
+
 def cache_root() -> Path:
     root = Path(os.environ.get("PMPM_TEST_CACHE") or Path.home() / ".cache" / "pmpm-tests")
     root.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,9 @@ import pytest
 from conftest import pmpm
 from packaging.requirements import Requirement
 from pypi_index import index_env, index_root
+from python_fixture import objdump_ymm
 from ruamel.yaml import YAML
-from test_python import env_python, objdump_ymm, python_channel, upstream  # noqa: F401  (a fixture)
+from test_python import env_python, python_channel, upstream  # noqa: F401  (a fixture)
 
 from pmpm.recipes.pypi import applies, conda_name, conda_spec
 

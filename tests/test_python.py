@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import STACKS, pmpm
-from python_fixture import cache_root, numpy_package, write_stack
+from python_fixture import cache_root, numpy_package, objdump_ymm, write_stack
 
 # A clean run builds CPython (~2.5 min) and numpy twice (~9 min) inside the first tests' fixtures.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -39,10 +39,6 @@ def env_python(prefix: Path, code: str, env: dict | None = None) -> str:
     return subprocess.run(
         [prefix / "bin" / "python", "-c", code], capture_output=True, text=True, check=True, env=env
     ).stdout
-
-
-def objdump_ymm(library: Path) -> int:
-    return subprocess.run(["objdump", "-d", library], capture_output=True, text=True, check=True).stdout.count("%ymm")
 
 
 def test_fixture_python_runs_with_its_stdlib(python_channel, tmp_path):

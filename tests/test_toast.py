@@ -19,9 +19,9 @@ import archspec.cpu
 import pytest
 from conftest import pmpm
 from filelock import FileLock
-from python_fixture import cache_root
+from python_fixture import cache_root, objdump_ymm
 from test_python import numpy_channel, python_channel  # noqa: F401  (fixtures)
-from toast_fixture import FAST_MODULES, fill_mirror, libtoast, run_toast_tests, write_stack, ymm_instructions
+from toast_fixture import FAST_MODULES, fill_mirror, libtoast, run_toast_tests, write_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # a first build takes ~10 min on 2 cores
 V3 = archspec.cpu.host().family.name == "x86_64" and "avx2" in archspec.cpu.host().features
@@ -67,7 +67,7 @@ def test_toast_s_own_tests_pass_in_the_environment_pmpm_creates(toast_build, tmp
     blas = [path for name, path in linked.items() if "blas" in name]  # Debian: libopenblas.so.0
     assert blas and not any(path.startswith(str(prefix)) for path in blas), linked  # the host's, found by CMake
     if V3:  # the x86-64 build has ~150 (from code selecting instructions at run time), the v3 build thousands
-        assert ymm_instructions(library) > 1000
+        assert objdump_ymm(library) > 1000
 
     outcome = run_toast_tests([sys.executable, "-m", "pmpm", "run", "-p", str(prefix)], tmp_path, FAST_MODULES)
     assert outcome.failures + outcome.errors == 0, outcome.output[-5000:]

@@ -173,9 +173,3 @@ def run_toast_tests(pmpm_run: list[str], work: Path, modules: list[str] | None =
 
 def libtoast(prefix: Path) -> Path:
     return next((prefix / "lib").glob("python3.*/site-packages/toast/_libtoast*.so"))
-
-
-def ymm_instructions(library: Path) -> int:
-    """AVX (256-bit) instructions in a library's code: none in an x86-64 build, many in an x86-64-v3 one."""
-    disassembly = subprocess.run(["objdump", "-d", library], capture_output=True, text=True, check=True).stdout
-    return disassembly.count("%ymm")
