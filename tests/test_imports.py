@@ -84,6 +84,23 @@ def test_a_bad_option_is_refused_before_anything_heavy_loads():
     assert loaded["heavy"] == []
 
 
+def _modules_after(statement: str) -> set[str]:
+    probe = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(proc.stdout))
+
+
+def test_a_build_starts_its_engine_workers_before_loading_the_engine():
+    # `--dirty`/`--force` start the workers first thing: the module that does it loads no engine
+    loaded = _modules_after("from pmpm.engines.spawn import prestart")
+    assert not {"rattler_build", "rattler", "pmpm.engines.base"} & loaded
+    # and pmpm's own process, handing builds to workers, reads no package: py-rattler (~30 ms
+    # with asyncio) is loaded only by the workers, as they start, and by the first publish
+    loaded = _modules_after("import pmpm.engines.registry, pmpm.builder.scheduler")
+    assert "rattler_build" in loaded
+    assert "rattler" not in loaded
+
+
 # The layers, lowest first: a module may import its own layer's and lower layers' modules only.
 LAYERS = [
     "foundation",

@@ -39,7 +39,7 @@ def build_targets(
         if previous is not None:
             return Replayed(previous)
     if options.engine.engine == "rattler-build" and (settings.dirty or settings.force):
-        from ..engines.worker import prestart
+        from ..engines.spawn import prestart
 
         prestart(settings.jobs)  # builds will run: the engine's workers start while pmpm loads and plans
     from .building import build, remember_build  # the engine and the planner: past the replay only

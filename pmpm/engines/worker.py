@@ -21,32 +21,19 @@ from pathlib import Path
 from .. import network
 from ..errors import RecipeError
 from ..runtime import RUNTIME
+from . import contents
 from .base import BuildLog, BuildRequest, Cause, EngineFailure, PlannedBuild, plan_recipe
 from .external import DONE, PHASE, relay, report_failure, stop
 from .rattler import RattlerBuild, packages_in
+from .spawn import WorkerChild
 
 
 class _WorkerProcess:
     """One `python -m pmpm.engines.worker --serve FD` child: reads job-file paths from a pipe, builds
     each, and marks the end of each job's output on its stdout."""
 
-    def __init__(self):
-        read, self.jobs = os.pipe()
-        try:
-            # Its own session: stopping it stops the build script it runs (see `stop`). Jobs come
-            # on a pipe of their own, so a build script that reads stdin reads nothing of pmpm's.
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pmpm.engines.worker", "--serve", str(read)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-                pass_fds=(read,),
-            )
-        finally:
-            os.close(read)
+    def __init__(self, child: WorkerChild):
+        self.proc, self.jobs = child.proc, child.jobs
 
     def run(self, job_file: Path, log: BuildLog, downloads: Path) -> None:
         try:
@@ -150,7 +137,7 @@ class RattlerBuildWorker:
                 self._idle.append(self._spawn())
 
     def _spawn(self) -> _WorkerProcess:
-        worker = RUNTIME.prestarted.pop() if RUNTIME.prestarted else _WorkerProcess()
+        worker = _WorkerProcess(RUNTIME.prestarted.pop() if RUNTIME.prestarted else WorkerChild())
         self._all.append(worker)
         return worker
 
@@ -214,14 +201,6 @@ class RattlerBuildWorker:
             workers, self._all, self._idle = self._all, [], []
         for worker in workers:
             worker.close()
-
-
-def prestart(slots: int) -> None:
-    """Start `slots` workers at once, before pmpm's own imports and planning, for a run that
-    will surely build (--dirty, --force): their start-up then overlaps pmpm's instead of
-    following it, the part of an edit-compile loop that is not the compiler. The next
-    `RattlerBuildWorker` takes them; unused ones exit with pmpm (their job pipe closes)."""
-    RUNTIME.prestarted.extend(_WorkerProcess() for _ in range(max(1, slots) - len(RUNTIME.prestarted)))
 
 
 def _worker_job_path(request: BuildRequest) -> Path:
@@ -288,6 +267,7 @@ def _serve(fd: int) -> None:
     """The worker behind RattlerBuildWorker: one job-file path per line on `fd`, until it closes."""
     os.set_inheritable(fd, False)  # build scripts must not hold pmpm's job pipe open
     watcher = _watch_parent()
+    contents.preload()  # now, while pmpm still plans (see `spawn`), not after the first build
     try:
         with os.fdopen(fd) as jobs:
             for line in jobs:
