@@ -132,3 +132,16 @@ def test_an_s3_channel_reaches_a_job_as_written():
     argv = to_argv(options)
     assert argv == ["--channel=s3://team-bucket/stack", "--upstream=conda-forge"]
     assert take(ChannelOptions, _parse(argv)) == options
+
+
+def test_a_mistyped_s3_url_is_refused_not_taken_for_a_directory(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pmpm", "build", "--channel", "s3:/bucket/stack", "stack.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "'s3:/bucket/stack' is not an S3 channel URL" in proc.stderr
+    assert "s3://BUCKET/PREFIX" in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no directory named s3: made

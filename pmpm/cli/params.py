@@ -60,5 +60,11 @@ def take(group: type, params: dict[str, Any]) -> Any:
 
 
 def path_or_s3(value: Any) -> Path | str:
-    """A directory, or an s3:// URL kept as written (a Path would fold its `//`)."""
-    return str(value) if is_s3(value) else Path(value)
+    """A directory, or an s3:// URL kept as written (a Path would fold its `//`). `s3:/bucket`
+    is a mistyped URL, not a directory to build into: a directory of that name is `./s3:/bucket`."""
+    text = str(value)
+    if is_s3(text):
+        return text
+    if text.lower().startswith("s3:"):
+        raise ValueError(f"{text!r} is not an S3 channel URL (write s3://BUCKET or s3://BUCKET/PREFIX)")
+    return Path(value)
