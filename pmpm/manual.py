@@ -172,6 +172,8 @@ their sha256), pypi sdists, and the sdists and wheels of what `_pmpm.pypi` gener
 (resolved by pip, as a render does) land in DIR/files/<sha256>/, recorded in DIR/sources.json.
 Build elsewhere with `--source-mirror DIR` (or serve DIR over HTTP and pass its URL):
 catalogue entries resolve through the mirror by repository and rev, unchanged.
+A source that cannot be fetched (e.g. its host is unreachable) does not stop the
+others: fetch tries them all, then names it and exits 1. `--add` puts in a copy got elsewhere.
 Examples:
   pmpm fetch examples/linux.yml --to /shared/sources
   pmpm fetch --add https://github.com/hpc4cmb/libmadam@v1.0.2 libmadam.tar.gz --to /shared/sources

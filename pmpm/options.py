@@ -38,6 +38,18 @@ def s3_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def path_or_s3(value: str | Path) -> Path | str:
+    """A channel or cache location as given on the command line: an s3:// URL kept as written
+    (a Path would fold its `//`), else a directory. `s3:/bucket` is a mistyped URL, not a
+    directory to build into (a directory of that name is `./s3:/bucket`)."""
+    text = str(value)
+    if is_s3(text):
+        return text
+    if text.lower().startswith("s3:"):
+        raise ValueError(f"{text!r} is not an S3 channel URL (write s3://BUCKET or s3://BUCKET/PREFIX)")
+    return Path(value)
+
+
 @dataclass(frozen=True)
 class Flag:
     """How one field is spelled on the command line."""

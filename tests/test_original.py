@@ -178,6 +178,26 @@ def test_mirror_round_trip_builds_without_the_git_url(tmp_path: Path):
     assert "git:" not in recipe and (tmp_path / "mirror").as_uri() in recipe
 
 
+def test_fetch_tries_every_source_before_it_names_the_one_it_could_not_fetch(tmp_path: Path):
+    repo = tmp_path / "upstream" / "greet"
+    _git_repo(repo, "hi")
+    gone = (tmp_path / "upstream" / "gone").as_uri()
+    stack = _greet_stack(tmp_path, repo)
+    text = stack.read_text().replace(
+        "  packages:\n",
+        f"  packages:\n    - name: lost\n      version: '1.0'\n      source: {{git: '{gone}', rev: v1.0}}\n"
+        "      kind: make\n",
+    )
+    stack.write_text(text)
+    proc = pmpm("fetch", stack, "--to", tmp_path / "mirror", cwd=tmp_path, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "fetched  greet: git source" in proc.stdout  # listed after the unreachable one, fetched all the same
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"lost: git source {gone}: fatal: ") and "does not appear to be a git repository" in line
+    assert f"every other source is in {tmp_path / 'mirror'}/" in line
+    assert [k for k in json.loads((tmp_path / "mirror" / "sources.json").read_text())] == [f"git {repo.as_uri()}@v1.0"]
+
+
 def test_a_source_missing_from_the_mirror_fails_only_its_package(tmp_path: Path):
     """A partial mirror: the package whose source is not in it fails, with one line naming source
     and mirror; with -k every other package still builds."""

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from ..options import Flag, flags, from_params, is_s3
+from ..options import Flag, flags, from_params, path_or_s3
 
 
 def declared(*groups: type) -> Callable:
@@ -57,14 +57,3 @@ def take(group: type, params: dict[str, Any]) -> Any:
     names = [f.name for f, _ in flags(group)]
     mine = {name: params.pop(name) for name in names if name in params}
     return from_params(group, mine)
-
-
-def path_or_s3(value: Any) -> Path | str:
-    """A directory, or an s3:// URL kept as written (a Path would fold its `//`). `s3:/bucket`
-    is a mistyped URL, not a directory to build into: a directory of that name is `./s3:/bucket`."""
-    text = str(value)
-    if is_s3(text):
-        return text
-    if text.lower().startswith("s3:"):
-        raise ValueError(f"{text!r} is not an S3 channel URL (write s3://BUCKET or s3://BUCKET/PREFIX)")
-    return Path(value)

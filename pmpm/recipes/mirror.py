@@ -192,12 +192,21 @@ class MirrorDir:
 
 def fetch_packages(packages: Iterable, to: Path, python: str | None = None) -> Iterator[tuple[str, str, bool]]:
     """Every remote source of `packages` into the mirror `to`, one at a time (binary wheels for
-    `python`); yields (package, source described, whether it was new)."""
+    `python`); yields (package, source described, whether it was new). A source that cannot be
+    fetched does not stop the others: the SourceError naming it comes once they are all tried."""
     mirror = MirrorDir(to)
+    failed: list[str] = []
     for package in packages:
-        key, new = mirror.fetch(package.source, package.name, package.noarch, python)
+        try:
+            key, new = mirror.fetch(package.source, package.name, package.noarch, python)
+        except SourceError as exc:
+            failed.append(f"{package.name}: {exc}")
+            continue
         if key:
             yield package.name, describe(key), new
+    if failed:
+        more = f" (and {len(failed) - 1} more: {', '.join(f.split(':', 1)[0] for f in failed[1:])})"
+        raise SourceError(f"{failed[0]}{more if len(failed) > 1 else ''}; every other source is in {to}/")
 
 
 def import_source(to: Path, url_at_rev: str, file: Path) -> str:
@@ -233,7 +242,9 @@ def _git(args: list[str], what: str) -> str:
     proc = subprocess.run(["git", *args], capture_output=True, text=True)
     if proc.returncode:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        raise SourceError(f"{what}: {lines[-1] if lines else 'git failed'}")
+        # git's first "fatal:" says what went wrong; its last line is often advice ("and the repository exists.")
+        reason = next((line for line in lines if line.startswith("fatal:")), lines[-1] if lines else "git failed")
+        raise SourceError(f"{what}: {reason}")
     return proc.stdout
 
 
