@@ -9,7 +9,8 @@ Against the engine alone (issue 15, item 4): the same rendered recipes (`pmpm re
 built by a script that uses only py-rattler-build and py-rattler: each recipe in dependency
 order, same variant config, same test strategy (native), into a channel re-indexed after
 every package as pmpm must. Rounds alternate pmpm and raw, each a fresh process into a
-fresh channel (the CPU-gate recipe included in both). Target: pmpm <= 1.1x raw.
+fresh channel (the CPU-gate recipe included in both); the ratio is the median of each round's
+pmpm/raw pair. Target: pmpm <= 1.05x raw (issue 23; 1.1x in issue 15).
 
 Usage: python benchmarks/build_overhead.py [--packages N] [--jobs J] [--rounds R]
 """
@@ -98,7 +99,7 @@ os._exit(0)
 """
 
 
-def engine_alone(root: Path, rounds: int) -> None:
+def engine_alone(root: Path, rounds: int) -> bool:
     """pmpm build vs the raw py-rattler-build script on the same rendered recipes, interleaved."""
     proc = subprocess.run(
         [sys.executable, "-m", "pmpm", "render", "stack.yml"], cwd=root, capture_output=True, text=True
@@ -122,13 +123,16 @@ def engine_alone(root: Path, rounds: int) -> None:
             walls.setdefault(f"{tool}-count", []).append(len(list(channel.glob("*/*.conda"))))
             shutil.rmtree(channel)
     assert set(walls["pmpm-count"]) == set(walls["raw-count"]), walls  # the same packages both ways
-    pmpm, raw = statistics.median(walls["pmpm"]), statistics.median(walls["raw"])
-    ratio = pmpm / raw
+    # Paired within a round, as dirty_rebuild.py pairs its edits: these VMs drift by 30% within
+    # minutes (raw alone took 4.2-6.8 s in six back-to-back runs), which a pair shares.
+    ratio = statistics.median(p / r for p, r in zip(walls["pmpm"], walls["raw"]))
     print(
-        f"same rendered recipes ({walls['pmpm-count'][0]} packages, CPU gate included), {rounds} interleaved rounds, "
-        f"medians: pmpm build {pmpm:.2f}s, raw py-rattler-build {raw:.2f}s, ratio {ratio:.2f}x "
-        f"(target <= {RAW_TARGET}x): {'PASS' if ratio <= RAW_TARGET else 'FAIL'}"
+        f"same rendered recipes ({walls['pmpm-count'][0]} packages, CPU gate included), {rounds} interleaved rounds: "
+        f"pmpm build median {statistics.median(walls['pmpm']):.2f}s (min {min(walls['pmpm']):.2f}s), "
+        f"raw py-rattler-build median {statistics.median(walls['raw']):.2f}s (min {min(walls['raw']):.2f}s); "
+        f"median of the rounds' ratios {ratio:.2f}x (target <= {RAW_TARGET}x): {'PASS' if ratio <= RAW_TARGET else 'FAIL'}"
     )
+    return ratio <= RAW_TARGET
 
 
 def pmpm_build(root: Path, *args: str | Path) -> tuple[float, dict]:
@@ -148,7 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--packages", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of pmpm vs raw py-rattler-build")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of pmpm vs raw py-rattler-build")
     args = parser.parse_args()
     compile_pmpm()
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,7 +171,7 @@ def main() -> None:
                 f"{label}: {len(built)} packages, wall {wall:.2f}s, build scripts {script:.2f}s, "
                 f"pmpm overhead {per:.2f}s/package (target <= 1.0 s)"
             )
-        engine_alone(root, args.rounds)
+        sys.exit(0 if engine_alone(root, args.rounds) else 1)
 
 
 if __name__ == "__main__":
