@@ -14,11 +14,12 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..channel.layout import search_order
 from ..channel.local import LocalChannel
 from ..engines.base import BuildRequest, Engine, EngineFailure, plan_recipe
+from ..engines.contents import check_contents
 from ..engines.registry import engine_for, out_of_process
 from ..errors import RecipeError, say
 from ..options import BuildOptions
@@ -49,13 +50,15 @@ class Builder:
         reporter: Reporter | None = None,
         engine: Engine | None = None,
         channel: LocalChannel | None = None,
+        check: Callable[[list[Path]], None] = check_contents,
     ):
-        """`engine` and `channel` default to what `options` name; tests pass their own."""
+        """`engine` and `channel` default to what `options` name; tests pass their own, and `check`."""
         self.recipe_set = recipe_set
         self.options = options
         self.engine = engine or engine_for(options.engine.engine, solver=options.engine.solver)
         self.channel = channel or LocalChannel(options.channels.channel)
         self.reporter = reporter or Silent()
+        self.check = check
         self.channels = search_order(
             self.channel,
             recipe_set.channels,
@@ -234,6 +237,7 @@ class Builder:
             # --dirty reuses a local source tree; a recipe without one (the CPU gate) has nothing to reuse.
             run = self._run_dirty if self.options.settings.dirty and job.planned.source_paths else self._run_clean
             files, scratch = run(job, self.options.settings.test and runnable, log)
+            self.check(files)  # whichever engine built it: what its own metadata lists, or not published
         except EngineFailure as exc:  # the log is line-buffered: tail() sees it all
             return JobResult(
                 job,

@@ -19,8 +19,9 @@ RECORD = ".dist-info/RECORD"
 
 def check_contents(files: list[Path]) -> None:
     """Raise an EngineFailure naming the first package that lacks files its RECORD lists."""
-    # Imported here, after a build: in pmpm's own process they would delay every build's start
-    # (~30 ms: the engines' modules are imported before the first job is handed to a worker).
+    # Imported here: the engines' modules load this one, and py-rattler with asyncio (~30 ms)
+    # would delay the first job of every build. pmpm's process has loaded them by the time a
+    # build ends (the indexer warms up meanwhile), and engine workers never check packages.
     import asyncio
 
     for file in files:
@@ -34,14 +35,6 @@ def check_contents(files: list[Path]) -> None:
                 "of its own host requirements, directly or through another one)",
                 Cause.PACKAGE,
             )
-
-
-def preload() -> None:
-    """Import what `check_contents` reads packages with. A build worker calls it as it starts,
-    so that the import is not added to the end of its first job."""
-    import asyncio  # noqa: F401
-
-    import rattler.package_streaming  # noqa: F401
 
 
 async def missing_from_record(file: Path) -> tuple[list[str], int]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from .. import network
 from ..errors import RecipeError
 from ..runtime import RUNTIME
-from . import contents
 from .base import BuildLog, BuildRequest, Cause, EngineFailure, PlannedBuild, plan_recipe
 from .external import DONE, PHASE, relay, report_failure, stop
 from .rattler import RattlerBuild, packages_in
@@ -267,7 +266,6 @@ def _serve(fd: int) -> None:
     """The worker behind RattlerBuildWorker: one job-file path per line on `fd`, until it closes."""
     os.set_inheritable(fd, False)  # build scripts must not hold pmpm's job pipe open
     watcher = _watch_parent()
-    contents.preload()  # now, while pmpm still plans (see `spawn`), not after the first build
     try:
         with os.fdopen(fd) as jobs:
             for line in jobs:
