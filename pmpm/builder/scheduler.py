@@ -52,7 +52,8 @@ class Builder:
         channel: LocalChannel | None = None,
         check: Callable[[list[Path]], None] = check_contents,
     ):
-        """`engine` and `channel` default to what `options` name; tests pass their own, and `check`."""
+        """`engine` and `channel` default to what `options` name, `check` (each build's packages
+        against their own metadata) to `check_contents`; tests pass their own."""
         self.recipe_set = recipe_set
         self.options = options
         self.engine = engine or engine_for(options.engine.engine, solver=options.engine.solver)

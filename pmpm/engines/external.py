@@ -92,8 +92,7 @@ class _Subprocess:
             raise error or EngineFailure.of(f"{argv[0]} exited with code {code}", None)
         if config is not None:
             config.unlink(missing_ok=True)
-        files = packages_in(request.output_dir)
-        return files
+        return packages_in(request.output_dir)
 
     def command(self, planned: PlannedBuild, request: BuildRequest) -> list[str]:
         raise NotImplementedError

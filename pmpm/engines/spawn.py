@@ -1,7 +1,7 @@
 """Starting py-rattler-build's worker processes (see `worker`) with nothing of the engine imported.
 
 `pmpm build --dirty` and `--force` start them first thing (`prestart`): a child's start-up
-(Python, py-rattler-build, py-rattler: ~0.1 s) then overlaps pmpm's own imports and planning
+(Python and py-rattler-build, ~0.1 s) then overlaps pmpm's own imports and planning
 instead of following them. Importing `worker` first would put ~40 ms before the start.
 """
 
