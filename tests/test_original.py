@@ -185,8 +185,11 @@ def test_fetch_tries_every_source_before_it_names_the_one_it_could_not_fetch(tmp
     stack = _greet_stack(tmp_path, repo)
     text = stack.read_text().replace(
         "  packages:\n",
-        f"  packages:\n    - name: lost\n      version: '1.0'\n      source: {{git: '{gone}', rev: v1.0}}\n"
-        "      kind: make\n",
+        "  packages:\n"
+        + "".join(
+            f"    - name: {name}\n      version: '1.0'\n      source: {{git: '{gone}', rev: {rev}}}\n      kind: make\n"
+            for name, rev in (("lost", "v1.0"), ("lost-too", "v2.0"))
+        ),
     )
     stack.write_text(text)
     proc = pmpm("fetch", stack, "--to", tmp_path / "mirror", cwd=tmp_path, check=False)
@@ -194,7 +197,7 @@ def test_fetch_tries_every_source_before_it_names_the_one_it_could_not_fetch(tmp
     assert "fetched  greet: git source" in proc.stdout  # listed after the unreachable one, fetched all the same
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"lost: git source {gone}: fatal: ") and "does not appear to be a git repository" in line
-    assert f"every other source is in {tmp_path / 'mirror'}/" in line
+    assert line.endswith(f" (and 1 more: lost-too); every other source is in {tmp_path / 'mirror'}/")
     assert [k for k in json.loads((tmp_path / "mirror" / "sources.json").read_text())] == [f"git {repo.as_uri()}@v1.0"]
 
 

@@ -195,18 +195,19 @@ def fetch_packages(packages: Iterable, to: Path, python: str | None = None) -> I
     `python`); yields (package, source described, whether it was new). A source that cannot be
     fetched does not stop the others: the SourceError naming it comes once they are all tried."""
     mirror = MirrorDir(to)
-    failed: list[str] = []
+    failed: list[tuple[str, SourceError]] = []
     for package in packages:
         try:
             key, new = mirror.fetch(package.source, package.name, package.noarch, python)
         except SourceError as exc:
-            failed.append(f"{package.name}: {exc}")
+            failed.append((package.name, exc))
             continue
         if key:
             yield package.name, describe(key), new
     if failed:
-        more = f" (and {len(failed) - 1} more: {', '.join(f.split(':', 1)[0] for f in failed[1:])})"
-        raise SourceError(f"{failed[0]}{more if len(failed) > 1 else ''}; every other source is in {to}/")
+        (name, first), others = failed[0], [name for name, _ in failed[1:]]
+        more = f" (and {len(others)} more: {', '.join(others)})" if others else ""
+        raise SourceError(f"{name}: {first}{more}; every other source is in {to}/")
 
 
 def import_source(to: Path, url_at_rev: str, file: Path) -> str:
