@@ -35,20 +35,22 @@ STARTUP = {
 }
 
 
-def _loaded(argv: list[str]) -> dict[str, list[str]]:
-    probe = (
-        "import json, sys\n"
-        "from pmpm.cli import cli\n"
-        "try:\n"
-        f"    cli.main({argv!r}, standalone_mode=False)\n"
-        "except (SystemExit, Exception):\n"
-        "    pass\n"
-        f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
-        "own = sorted(m for m in sys.modules if m.startswith('pmpm'))\n"
-        "print(json.dumps({'heavy': heavy, 'own': own}))\n"
-    )
+def _modules_after(statement: str) -> set[str]:
+    """The modules loaded in a fresh interpreter once `statement` has run."""
+    probe = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout.splitlines()[-1])
+    return set(json.loads(proc.stdout.splitlines()[-1]))  # the statement may print first (--help)
+
+
+def _loaded(argv: list[str]) -> dict[str, list[str]]:
+    modules = _modules_after(
+        f"from pmpm.cli import cli\ntry:\n    cli.main({argv!r}, standalone_mode=False)\n"
+        "except (SystemExit, Exception):\n    pass"
+    )
+    return {
+        "heavy": sorted(m for m in HEAVY if m in modules),
+        "own": sorted(m for m in modules if m.startswith("pmpm")),
+    }
 
 
 @pytest.mark.parametrize("command", sorted(COMMAND_MODULES))
@@ -82,12 +84,6 @@ def test_the_overview_lists_every_command():
 def test_a_bad_option_is_refused_before_anything_heavy_loads():
     loaded = _loaded(["build", "--jobs", "0"])
     assert loaded["heavy"] == []
-
-
-def _modules_after(statement: str) -> set[str]:
-    probe = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return set(json.loads(proc.stdout))
 
 
 def test_a_build_starts_its_engine_workers_before_loading_the_engine():

@@ -11,9 +11,17 @@ from .. import api
 from ..commands.build import Cleaning, Printing, PypiAddition, RenderOutput, Reporting, Submission, Workflow
 from ..errors import human_size
 from ..manual import MANUAL
-from ..options import DEFAULT_CHANNEL, BuildOptions, BuildSettings, ChannelOptions, EngineOptions, RecipeOptions
+from ..options import (
+    DEFAULT_CHANNEL,
+    BuildOptions,
+    BuildSettings,
+    ChannelOptions,
+    EngineOptions,
+    RecipeOptions,
+    path_or_s3,
+)
 from .main import cli
-from .params import declared, path_or_s3, take
+from .params import declared, take
 
 
 @cli.command(help=MANUAL["render"])
